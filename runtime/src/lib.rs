@@ -1,0 +1,4 @@
+//! spindle (being written).
+pub mod blocking;
+pub mod promise;
+pub mod sync;

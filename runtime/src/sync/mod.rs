@@ -1,0 +1,1 @@
+//! Async synchronisation primitives (being written).

@@ -1,0 +1,3 @@
+//! spindle's scheduler (placeholder being written).
+#[doc(hidden)]
+pub mod loom;
