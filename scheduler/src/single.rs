@@ -1,0 +1,278 @@
+//! The single-thread scheduler (asyncio's model): every task runs on the
+//! thread inside `block_on`, from one FIFO queue.
+//!
+//! The run queue lives in the *core*. A thread inside `block_on` takes the
+//! core and keeps it in a thread-local while it drives, so a task spawned or
+//! woken on that thread is a plain `VecDeque::push_back`, with no lock and
+//! no atomic. Anything submitted from another thread (the reactor, the
+//! blocking pool, a `Handle` elsewhere) goes to the *inbox*, a mutex-guarded
+//! deque, and unparks the driving thread. The driver takes from the inbox
+//! first every 61st tick, so remote wakes are served even while local tasks
+//! keep the queue full.
+//!
+//! Only one thread drives at a time. A second thread calling `block_on`
+//! while the core is taken just polls its own future, and is unparked to
+//! try again when the core is put back. While no thread is inside
+//! `block_on`, spawned tasks wait in the inbox (as with tokio's
+//! current-thread runtime).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ptr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::block_on::{self, Drive, EVENT_INTERVAL};
+use crate::coop;
+use crate::local::LocalQueue;
+use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use crate::metrics::{Metrics, WorkerStats};
+use crate::park::Parker;
+use crate::task::{self, JoinHandle, Notified, OwnedTasks, Schedule, TaskInfo, TaskMeta};
+use crate::worker::INJECTOR_INTERVAL;
+
+struct Remote {
+    queue: VecDeque<Notified>,
+    /// The parker of the thread that holds the core.
+    driver: Option<Arc<Parker>>,
+    /// Threads in `block_on` waiting for the core.
+    waiters: Vec<Arc<Parker>>,
+}
+
+struct Core {
+    queue: VecDeque<Notified>,
+    tick: u32,
+}
+
+pub(crate) struct Shared {
+    remote: Mutex<Remote>,
+    remote_len: AtomicUsize,
+    core: Mutex<Option<Box<Core>>>,
+    owned: OwnedTasks,
+    stats: WorkerStats,
+    shutdown: AtomicBool,
+}
+
+/// A handle to a single-thread scheduler.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("single::Handle").finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// The scheduler whose core this thread holds, and the core.
+    static DRIVING: Cell<*const Shared> = const { Cell::new(ptr::null()) };
+    static CORE: RefCell<Option<Box<Core>>> = const { RefCell::new(None) };
+}
+
+impl Handle {
+    /// A scheduler with an empty queue; nothing runs until `block_on`.
+    pub fn new() -> Handle {
+        Handle {
+            shared: Arc::new(Shared {
+                remote: Mutex::new(Remote { queue: VecDeque::new(), driver: None, waiters: Vec::new() }),
+                remote_len: AtomicUsize::new(0),
+                core: Mutex::new(Some(Box::new(Core { queue: VecDeque::new(), tick: 0 }))),
+                owned: OwnedTasks::new(1),
+                stats: WorkerStats::default(),
+                shutdown: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Spawns a task onto the queue.
+    pub fn spawn<F>(&self, future: F, meta: TaskMeta) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (notified, join) = task::bind(&self.shared.owned, future, self.shared.clone(), meta);
+        if let Some(notified) = notified {
+            self.shared.schedule(notified, false);
+        }
+        join
+    }
+
+    /// Runs `future` on this thread, running the scheduler's tasks while it
+    /// waits.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let parker = Arc::new(Parker::new());
+        let mut driver = Driver { shared: &self.shared, parker: parker.clone(), holds_core: false };
+        block_on::block_on(future, parker, &mut driver)
+    }
+
+    /// Cancels every task and drops every queued reference.
+    pub fn shutdown(&self) {
+        let shared = &self.shared;
+        shared.shutdown.store(true, SeqCst);
+        shared.owned.close_and_drain(|task| task.shutdown());
+        let core = shared.core.lock().take();
+        drop(core);
+        let remote = std::mem::take(&mut shared.remote.lock().queue);
+        drop(remote);
+    }
+
+    /// Counters (one worker: the driving thread).
+    pub fn metrics(&self) -> Metrics {
+        let mut worker = self.shared.stats.read();
+        worker.local_queue_depth = self.shared.core.lock().as_ref().map_or(0, |c| c.queue.len());
+        Metrics {
+            workers: vec![worker],
+            injector_depth: self.shared.remote_len.load(Relaxed),
+            spawned_tasks: self.shared.owned.spawned(),
+            live_tasks: self.shared.owned.len(),
+            sleeping_workers: 0,
+        }
+    }
+
+    /// A snapshot of every live task.
+    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+        let mut out = Vec::new();
+        self.shared.owned.for_each(|h| out.push(TaskInfo::of(h)));
+        out
+    }
+}
+
+impl Default for Handle {
+    fn default() -> Self {
+        Handle::new()
+    }
+}
+
+impl Shared {
+    fn pop_remote(&self) -> Option<Notified> {
+        if self.remote_len.load(Acquire) == 0 {
+            return None;
+        }
+        let task = self.remote.lock().queue.pop_front();
+        if task.is_some() {
+            self.remote_len.fetch_sub(1, SeqCst);
+        }
+        task
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified, _yielded: bool) {
+        let here = DRIVING.with(|d| ptr::eq(d.get(), Arc::as_ptr(self)));
+        let task = if here {
+            CORE.with(|c| match c.try_borrow_mut() {
+                Ok(mut core) => match core.as_mut() {
+                    Some(core) => {
+                        core.queue.push_back(task);
+                        None
+                    }
+                    None => Some(task),
+                },
+                Err(_) => Some(task),
+            })
+        } else {
+            Some(task)
+        };
+        if let Some(task) = task {
+            let mut remote = self.remote.lock();
+            remote.queue.push_back(task);
+            self.remote_len.fetch_add(1, SeqCst);
+            if let Some(driver) = &remote.driver {
+                driver.unpark();
+            }
+        }
+    }
+
+    fn release(&self, task: &task::raw::Header) -> bool {
+        self.owned.remove(task)
+    }
+}
+
+/// The single-thread work between root polls: take the core if free, then
+/// run queued tasks.
+struct Driver<'a> {
+    shared: &'a Arc<Shared>,
+    parker: Arc<Parker>,
+    holds_core: bool,
+}
+
+impl Driver<'_> {
+    fn try_take_core(&mut self) {
+        if self.holds_core || self.shared.shutdown.load(Acquire) {
+            return;
+        }
+        let Some(core) = self.shared.core.lock().take() else {
+            let mut remote = self.shared.remote.lock();
+            if !remote.waiters.iter().any(|p| Arc::ptr_eq(p, &self.parker)) {
+                remote.waiters.push(self.parker.clone());
+            }
+            return;
+        };
+        CORE.with(|c| *c.borrow_mut() = Some(core));
+        DRIVING.with(|d| d.set(Arc::as_ptr(self.shared)));
+        let mut remote = self.shared.remote.lock();
+        remote.driver = Some(self.parker.clone());
+        remote.waiters.retain(|p| !Arc::ptr_eq(p, &self.parker));
+        self.holds_core = true;
+    }
+
+    fn next_task(&self, pinned: &LocalQueue) -> Option<Notified> {
+        CORE.with(|c| {
+            let mut core = c.borrow_mut();
+            let core = core.as_mut()?;
+            core.tick = core.tick.wrapping_add(1);
+            if core.tick % INJECTOR_INTERVAL == 0 {
+                if let Some(task) = self.shared.pop_remote() {
+                    return Some(task);
+                }
+            }
+            core.queue.pop_front().or_else(|| self.shared.pop_remote())
+        })
+        .or_else(|| pinned.pop())
+    }
+}
+
+impl Drive for Driver<'_> {
+    fn run_some(&mut self, pinned: &LocalQueue) -> usize {
+        self.try_take_core();
+        let mut ran = 0;
+        while ran < EVENT_INTERVAL {
+            let Some(task) = self.next_task(pinned) else { break };
+            self.shared.stats.add_poll();
+            coop::budget(|| task.run());
+            ran += 1;
+        }
+        ran
+    }
+
+    fn may_park(&mut self) -> bool {
+        let idle = !self.holds_core || self.shared.remote_len.load(SeqCst) == 0;
+        if idle {
+            self.shared.stats.add_park();
+        }
+        idle
+    }
+}
+
+impl Drop for Driver<'_> {
+    fn drop(&mut self) {
+        if !self.holds_core {
+            let mut remote = self.shared.remote.lock();
+            remote.waiters.retain(|p| !Arc::ptr_eq(p, &self.parker));
+            return;
+        }
+        DRIVING.with(|d| d.set(ptr::null()));
+        let core = CORE.with(|c| c.borrow_mut().take());
+        *self.shared.core.lock() = core;
+        let mut remote = self.shared.remote.lock();
+        remote.driver = None;
+        for waiter in remote.waiters.drain(..) {
+            waiter.unpark();
+        }
+    }
+}
