@@ -1,1 +1,58 @@
-//! Async synchronisation primitives (being written).
+//! Synchronisation between tasks, as in asyncio: [`Queue`] (and
+//! [`PriorityQueue`], [`LifoQueue`]), [`Lock`], [`Event`], [`Condition`],
+//! [`Semaphore`], [`BoundedSemaphore`] and [`Barrier`].
+//!
+//! These are plain futures: they know nothing of the scheduler, so they work
+//! from any task in either mode (`SingleThread` or `Parallel`), and the non-async side
+//! ([`Event::set`], [`Semaphore::release`], [`Queue::put_nowait`](GenericQueue::put_nowait))
+//! works from any thread, inside a runtime or not.
+//!
+//! # Mechanism
+//!
+//! Every primitive is its state plus one or more FIFO lists of waiting
+//! futures, under a single mutex (the scheduler's loom shim, so the
+//! protocols are model-checked). The list (`waitlist.rs`) is a slab of
+//! slots threaded by a linked list of indices: a waiting future owns one
+//! slot, which holds its waker and, where there is one, the thing being
+//! handed over. Three rules give every primitive the same guarantees:
+//!
+//! 1. **Check, else queue, in one critical section.** A waiter reads the
+//!    state and queues under the same lock a setter changes it under, so
+//!    no wakeup is lost. The fast path is that one uncontended lock (or, for
+//!    a set [`Event`], one atomic load).
+//! 2. **Hand over, don't wake to race.** A released permit, a put item or a
+//!    freed lock goes straight into the front waiter's slot. The waker only
+//!    tells the task to collect it, so no later arrival can barge in:
+//!    service is FIFO.
+//! 3. **A dropped waiter passes on what it was handed.** Its slot tells it
+//!    whether it had been notified; if so, the item, permit, lock or
+//!    notification goes to the next waiter (or back to the state) in the
+//!    same critical section. Nothing is lost to cancellation.
+//!
+//! Slots are reused, so a primitive that is in use allocates nothing per
+//! wait; intrusive nodes pinned in each future would save the slab but
+//! need `unsafe` on every path (see `waitlist.rs` for the trade-off).
+//! Wakers are collected under the lock and woken after it is released.
+
+mod barrier;
+mod condition;
+mod event;
+mod lock;
+mod queue;
+mod semaphore;
+mod waitlist;
+
+#[cfg(all(test, loom))]
+mod loom_models;
+#[cfg(all(test, not(loom)))]
+pub(crate) mod testing;
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use condition::Condition;
+pub use event::Event;
+pub use lock::{Lock, LockGuard, OwnedLockGuard};
+pub use queue::{
+    Fifo, GenericQueue, Lifo, LifoQueue, Priority, PriorityQueue, Queue, QueueEmpty, QueueFull,
+    Store, TooManyTaskDone,
+};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit, TooManyReleases};

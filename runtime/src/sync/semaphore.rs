@@ -1,0 +1,441 @@
+//! Counting semaphores: [`Semaphore`] and [`BoundedSemaphore`].
+//!
+//! # Mechanism
+//!
+//! Both are a [`PermitPool`]: a permit counter and a [`WaitList`] under one
+//! mutex. The invariant is *free permits and queued waiters never coexist*:
+//! a released permit goes straight to the front waiter (marked notified in
+//! its slot) and only reaches the counter when nobody waits. Hence
+//!
+//! - acquiring is one uncontended lock: take a permit if the counter has
+//!   one, else queue; a late arrival cannot take a permit that a queued
+//!   waiter is entitled to, so service is FIFO;
+//! - a cancelled acquire that was already handed a permit returns it through
+//!   the same path as a release, so the next waiter gets it and no permit is
+//!   lost.
+//!
+//! [`Lock`](super::Lock) is a one-permit pool plus the protected value.
+//!
+//! # Example
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use spindle_scheduler::loom::Mutex;
+
+use super::waitlist::{Removed, WaitList, Waiter, WakeList};
+
+/// A permit counter with a FIFO list of acquirers; see the module docs.
+#[derive(Debug)]
+pub(crate) struct PermitPool {
+    state: Mutex<PoolState>,
+    /// `BoundedSemaphore`'s ceiling on free permits; `usize::MAX` otherwise.
+    bound: usize,
+}
+
+#[derive(Debug)]
+struct PoolState {
+    permits: usize,
+    waiters: WaitList<()>,
+}
+
+impl PoolState {
+    /// Gives `n` permits back: to queued waiters first, in order, then to
+    /// the counter (capped at `bound`).
+    fn give_back(&mut self, mut n: usize, bound: usize, wakes: &mut WakeList) {
+        while n > 0 && self.waiters.hand_one((), wakes).is_ok() {
+            n -= 1;
+        }
+        let permits = self
+            .permits
+            .checked_add(n)
+            .expect("semaphore permit count overflowed usize");
+        self.permits = permits.min(bound);
+    }
+}
+
+impl PermitPool {
+    /// A pool holding `permits` free permits.
+    pub(crate) fn new(permits: usize, bound: usize) -> Self {
+        PermitPool {
+            state: Mutex::new(PoolState {
+                permits,
+                waiters: WaitList::new(),
+            }),
+            bound,
+        }
+    }
+
+    /// Takes a permit if one is free (and therefore nobody waits).
+    pub(crate) fn try_acquire(&self) -> bool {
+        let mut st = self.state.lock();
+        debug_assert!(
+            st.permits == 0 || st.waiters.is_empty(),
+            "free permits go to waiters first"
+        );
+        let free = st.permits > 0;
+        if free {
+            st.permits -= 1;
+        }
+        free
+    }
+
+    /// Waits for a permit in FIFO order; the permit is the caller's to
+    /// return with [`PermitPool::release`] once the future completes.
+    pub(crate) fn acquire(&self) -> Acquire<'_> {
+        Acquire {
+            pool: self,
+            waiter: Waiter::new(),
+        }
+    }
+
+    /// [`acquire`](PermitPool::acquire) wrapped in a guard that gives the
+    /// permit back on drop.
+    async fn permit(&self) -> SemaphorePermit<'_> {
+        self.acquire().await;
+        SemaphorePermit { pool: self }
+    }
+
+    /// [`try_acquire`](PermitPool::try_acquire) wrapped like
+    /// [`permit`](PermitPool::permit).
+    fn try_permit(&self) -> Option<SemaphorePermit<'_>> {
+        self.try_acquire().then(|| SemaphorePermit { pool: self })
+    }
+
+    /// Free permits.
+    pub(crate) fn available(&self) -> usize {
+        self.state.lock().permits
+    }
+
+    /// Returns `n` permits, waking the waiters they go to.
+    pub(crate) fn release(&self, n: usize) {
+        let mut wakes = WakeList::new();
+        self.state.lock().give_back(n, self.bound, &mut wakes);
+        wakes.wake_all();
+    }
+
+    /// Returns one permit unless the counter is already at the bound.
+    fn release_checked(&self) -> Result<(), TooManyReleases> {
+        let mut wakes = WakeList::new();
+        {
+            let mut st = self.state.lock();
+            if st.permits >= self.bound {
+                return Err(TooManyReleases { bound: self.bound });
+            }
+            st.give_back(1, self.bound, &mut wakes);
+        }
+        wakes.wake_all();
+        Ok(())
+    }
+}
+
+/// The future of [`PermitPool::acquire`]: completes holding one permit.
+/// Dropped after a permit was handed to it, it gives the permit back.
+#[derive(Debug)]
+pub(crate) struct Acquire<'a> {
+    pool: &'a PermitPool,
+    waiter: Waiter,
+}
+
+impl Future for Acquire<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut st = this.pool.state.lock();
+        if this.waiter.is_registered() {
+            return this.waiter.poll(&mut st.waiters, cx).map(drop);
+        }
+        if st.permits > 0 {
+            st.permits -= 1;
+            return Poll::Ready(());
+        }
+        this.waiter
+            .register(&mut st.waiters, None, Some(cx.waker()));
+        Poll::Pending
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        if !self.waiter.is_registered() {
+            return;
+        }
+        let mut wakes = WakeList::new();
+        {
+            let mut st = self.pool.state.lock();
+            if let Some(Removed { notified: true, .. }) = self.waiter.cancel(&mut st.waiters) {
+                st.give_back(1, self.pool.bound, &mut wakes);
+            }
+        }
+        wakes.wake_all();
+    }
+}
+
+/// A counting semaphore (asyncio's `Semaphore`): [`acquire`](Semaphore::acquire)
+/// waits for a permit, the [`SemaphorePermit`] returns it on drop. Waiters
+/// are served in FIFO order, and a cancelled `acquire` never loses a permit.
+///
+/// ```ignore
+/// use std::sync::Arc;
+/// use spindle::sync::Semaphore;
+///
+/// spindle::run(async {
+///     // At most two downloads at a time.
+///     let limit = Arc::new(Semaphore::new(2));
+///     let mut tasks = Vec::new();
+///     for n in 0..5 {
+///         let limit = limit.clone();
+///         tasks.push(spindle::spawn(async move {
+///             let _permit = limit.acquire().await;
+///             n * 10 // the permit is released when `_permit` drops
+///         }));
+///     }
+///     for task in tasks {
+///         task.await.unwrap();
+///     }
+///     assert_eq!(limit.available_permits(), 2);
+/// });
+/// ```
+#[derive(Debug)]
+pub struct Semaphore {
+    pool: PermitPool,
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` free permits.
+    pub fn new(permits: usize) -> Self {
+        Semaphore {
+            pool: PermitPool::new(permits, usize::MAX),
+        }
+    }
+
+    /// Waits until a permit is free and takes it. Cancel-safe: dropping the
+    /// future gives back a permit it had already been handed.
+    pub async fn acquire(&self) -> SemaphorePermit<'_> {
+        self.pool.permit().await
+    }
+
+    /// Takes a permit if one is free right now.
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.pool.try_permit()
+    }
+
+    /// How many permits are free.
+    pub fn available_permits(&self) -> usize {
+        self.pool.available()
+    }
+
+    /// Adds `n` permits, serving queued waiters first.
+    ///
+    /// # Panics
+    ///
+    /// If the number of free permits would overflow `usize`.
+    pub fn add_permits(&self, n: usize) {
+        self.pool.release(n);
+    }
+
+    /// Adds one permit (asyncio's `release`); pairs with
+    /// [`SemaphorePermit::forget`].
+    pub fn release(&self) {
+        self.pool.release(1);
+    }
+}
+
+/// A semaphore whose free permits may never exceed the initial count
+/// (asyncio's `BoundedSemaphore`): a [`release`](BoundedSemaphore::release)
+/// past the bound is an error instead of a silent extra permit.
+///
+/// ```ignore
+/// use spindle::sync::BoundedSemaphore;
+///
+/// spindle::run(async {
+///     let sem = BoundedSemaphore::new(1);
+///     sem.acquire().await.forget();
+///     assert_eq!(sem.release(), Ok(()));
+///     assert!(sem.release().is_err(), "a second release exceeds the bound");
+/// });
+/// ```
+#[derive(Debug)]
+pub struct BoundedSemaphore {
+    pool: PermitPool,
+}
+
+impl BoundedSemaphore {
+    /// A semaphore with `permits` free permits and at most that many ever.
+    pub fn new(permits: usize) -> Self {
+        BoundedSemaphore {
+            pool: PermitPool::new(permits, permits),
+        }
+    }
+
+    /// Waits until a permit is free and takes it; cancel-safe like
+    /// [`Semaphore::acquire`].
+    pub async fn acquire(&self) -> SemaphorePermit<'_> {
+        self.pool.permit().await
+    }
+
+    /// Takes a permit if one is free right now.
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.pool.try_permit()
+    }
+
+    /// How many permits are free.
+    pub fn available_permits(&self) -> usize {
+        self.pool.available()
+    }
+
+    /// Returns one permit taken with [`SemaphorePermit::forget`].
+    ///
+    /// # Errors
+    ///
+    /// [`TooManyReleases`] if the free permits are already at the bound
+    /// (asyncio raises `ValueError`); nothing changes then.
+    pub fn release(&self) -> Result<(), TooManyReleases> {
+        self.pool.release_checked()
+    }
+}
+
+/// One permit of a [`Semaphore`] or [`BoundedSemaphore`], returned when
+/// dropped. (A `BoundedSemaphore` already at its bound, because its permits
+/// were released by hand, drops the returned permit instead.)
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct SemaphorePermit<'a> {
+    pool: &'a PermitPool,
+}
+
+impl SemaphorePermit<'_> {
+    /// Keeps the permit taken for good: dropping no longer returns it. Give
+    /// it back later with `release`.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.pool.release(1);
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}
+
+/// [`BoundedSemaphore::release`] would raise the free permits above the
+/// initial count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyReleases {
+    bound: usize,
+}
+
+impl fmt::Display for TooManyReleases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BoundedSemaphore released too many times (bound is {})",
+            self.bound
+        )
+    }
+}
+
+impl std::error::Error for TooManyReleases {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::pin::pin;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::sync::testing::{block_on, counting_waker, poll_once};
+
+    #[test]
+    fn waiters_get_permits_in_arrival_order() {
+        let sem = Semaphore::new(0);
+        let (waker, _) = counting_waker();
+        let mut a = pin!(sem.acquire());
+        let mut b = pin!(sem.acquire());
+        assert!(poll_once(a.as_mut(), &waker).is_pending());
+        assert!(poll_once(b.as_mut(), &waker).is_pending());
+        sem.release();
+        assert!(
+            poll_once(b.as_mut(), &waker).is_pending(),
+            "b queued after a"
+        );
+        let permit = match poll_once(a.as_mut(), &waker) {
+            Poll::Ready(p) => p,
+            Poll::Pending => panic!("a was handed the permit"),
+        };
+        // A newcomer cannot barge past the still-queued b.
+        assert!(sem.try_acquire().is_none());
+        drop(permit);
+        assert!(poll_once(b.as_mut(), &waker).is_ready());
+    }
+
+    #[test]
+    fn cancelled_acquire_passes_its_handed_permit_on() {
+        let sem = Semaphore::new(0);
+        let (waker, woken) = counting_waker();
+        let mut a = Box::pin(sem.acquire());
+        let mut b = pin!(sem.acquire());
+        assert!(poll_once(a.as_mut(), &waker).is_pending());
+        assert!(poll_once(b.as_mut(), &waker).is_pending());
+        sem.release();
+        assert_eq!(woken.count(), 1);
+        drop(a);
+        assert_eq!(woken.count(), 2, "b is woken with the passed-on permit");
+        assert!(poll_once(b.as_mut(), &waker).is_ready());
+        assert_eq!(sem.available_permits(), 1, "b's permit came back on drop");
+    }
+
+    #[test]
+    fn cancelled_acquire_with_no_one_behind_returns_the_permit() {
+        let sem = Semaphore::new(0);
+        let (waker, _) = counting_waker();
+        let mut a = Box::pin(sem.acquire());
+        assert!(poll_once(a.as_mut(), &waker).is_pending());
+        sem.release();
+        drop(a);
+        assert_eq!(sem.available_permits(), 1);
+    }
+
+    #[test]
+    fn failed_try_acquire_changes_nothing() {
+        let sem = Semaphore::new(0);
+        assert!(sem.try_acquire().is_none());
+        assert_eq!(sem.available_permits(), 0);
+        let bounded = BoundedSemaphore::new(1);
+        let permit = bounded.try_acquire().unwrap();
+        assert!(bounded.try_acquire().is_none());
+        assert_eq!(bounded.available_permits(), 0);
+        drop(permit);
+    }
+
+    #[test]
+    fn bounded_semaphore_rejects_release_past_bound() {
+        let sem = BoundedSemaphore::new(2);
+        assert_eq!(sem.release(), Err(TooManyReleases { bound: 2 }));
+        let p = sem.try_acquire().unwrap();
+        p.forget();
+        assert_eq!(sem.available_permits(), 1);
+        assert_eq!(sem.release(), Ok(()));
+        assert!(sem.release().is_err());
+        assert_eq!(sem.available_permits(), 2);
+    }
+
+    #[test]
+    fn release_from_plain_thread_wakes_waiter() {
+        let sem = Arc::new(Semaphore::new(0));
+        let releaser = {
+            let sem = sem.clone();
+            std::thread::spawn(move || sem.release())
+        };
+        block_on(sem.acquire()).forget();
+        releaser.join().unwrap();
+        assert_eq!(sem.available_permits(), 0);
+    }
+}
