@@ -1,0 +1,103 @@
+//! `Mode` and `Builder`: the one switch between asyncio's model and Go's.
+
+use std::io;
+use std::time::Duration;
+
+use crate::runtime::Runtime;
+
+/// How a runtime executes tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Every task runs on the thread inside `block_on` (asyncio's model): no
+    /// parallelism, no contended locks, lowest latency for IO-only programs.
+    SingleThread,
+    /// Worker threads (default: one per core), each with its own run queue,
+    /// stealing from each other: for programs that mix CPU and IO.
+    Parallel,
+}
+
+/// Blocking-pool threads at most, unless set: tokio's figure, large because
+/// blocking threads mostly sleep in syscalls.
+const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// How long an idle blocking thread waits for work before it exits.
+const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// use spindle::{Builder, Mode};
+///
+/// let rt = Builder::new(Mode::Parallel).worker_threads(2).thread_name("app").build().unwrap();
+/// assert_eq!(rt.block_on(async { 6 * 7 }), 42);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pub(crate) mode: Mode,
+    pub(crate) worker_threads: Option<usize>,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) blocking_keep_alive: Duration,
+    pub(crate) thread_name: String,
+}
+
+impl Builder {
+    /// A builder for `mode` with the defaults.
+    pub fn new(mode: Mode) -> Builder {
+        Builder {
+            mode,
+            worker_threads: None,
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
+            thread_name: "spindle".to_owned(),
+        }
+    }
+
+    /// `Builder::new(Mode::SingleThread)`.
+    pub fn single_thread() -> Builder {
+        Builder::new(Mode::SingleThread)
+    }
+
+    /// `Builder::new(Mode::Parallel)`.
+    pub fn parallel() -> Builder {
+        Builder::new(Mode::Parallel)
+    }
+
+    /// Worker threads in parallel mode (default: `num_cpus::get()`; 0 is
+    /// taken as 1). Ignored in single-thread mode.
+    pub fn worker_threads(mut self, n: usize) -> Builder {
+        self.worker_threads = Some(n.max(1));
+        self
+    }
+
+    /// The cap on blocking-pool threads (default 512; 0 is taken as 1).
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.max_blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long an idle blocking-pool thread lives (default 10 s).
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.blocking_keep_alive = keep_alive;
+        self
+    }
+
+    /// The prefix of the runtime's thread names (default `spindle`):
+    /// `NAME-worker-N`, `NAME-reactor`, `NAME-blocking-N`.
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// The mode this builder builds.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Starts the runtime's threads.
+    ///
+    /// # Errors
+    /// The `io::Error` of a thread or poller that could not be created; the
+    /// threads already started are stopped.
+    pub fn build(self) -> io::Result<Runtime> {
+        Runtime::from_builder(self)
+    }
+}
