@@ -1,0 +1,362 @@
+//! The reactor: one `mio::Poll` per runtime, the thread that drives it, and
+//! the handle through which IO resources and timers reach it.
+//!
+//! # Mechanism
+//!
+//! [`Reactor::start`] creates the poller and spawns `<name>-reactor`, which
+//! loops:
+//!
+//! 1. advance the timer wheel to now, collecting the wakers of due timers,
+//!    and derive the `epoll` timeout from the next deadline;
+//! 2. wake those wakers (no lock held);
+//! 3. block in `Poll::poll` until an IO event, the timeout, or the reactor's
+//!    own `mio::Waker` (rung when a new timer becomes the earliest deadline,
+//!    and on shutdown);
+//! 4. for each event, look the token up in the registration table
+//!    ([`IoSlab`]), set the resource's readiness and collect the wakers it
+//!    satisfies; wake them once the table lock is released.
+//!
+//! The reactor only ever calls `Waker::wake`: it knows nothing of tasks or
+//! workers, so a waker whose task runs on one thread or on many behaves the
+//! same.
+//!
+//! # Shutdown
+//!
+//! [`Reactor::shutdown`] (also run by `Drop`) sets the shutdown flag, rings
+//! the `mio::Waker`, joins the thread, then sweeps: the registration table
+//! refuses new entries and marks every resource shut down (so every pending
+//! and later operation returns an error), and the timer wheel fires every
+//! timer (later `Sleep`s complete at once: with no clock left to drive them,
+//! completing is the only answer that neither hangs nor panics). The sweep
+//! runs after the join so that no event delivery can race with it, and it
+//! runs on the caller's thread so `shutdown` returning means every waiter has
+//! been woken. The `mio::Registry` outlives the thread (it is a clone), so
+//! resources dropped after shutdown still deregister cleanly.
+//!
+//! # Rejected alternatives
+//!
+//! * Letting idle workers drive the poller (Go's netpoller in
+//!   `findrunnable`): saves the cross-thread hop per event, but needs the
+//!   reactor to know about workers. DESIGN.md asks for that to be decided by
+//!   benchmark; the dedicated thread stays the backstop either way.
+//! * A `Weak` handle in resources: lets a resource notice the runtime is gone
+//!   without a flag, but costs an upgrade on every operation.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Waker;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use mio::event::Source;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::registration::{READ_CLOSED, READABLE, ScheduledIo, WRITABLE, WRITE_CLOSED};
+use crate::slab::{IoSlab, WAKER_TOKEN};
+use crate::timer::Timers;
+
+/// Events read per `epoll_wait`: enough to drain a busy server in few calls,
+/// small enough (24 KiB) to stay in cache.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// The state shared by the reactor thread and every handle.
+pub(crate) struct Inner {
+    registry: mio::Registry,
+    waker: mio::Waker,
+    ios: parking_lot::Mutex<IoSlab>,
+    pub(crate) timers: Timers,
+    shut_down: AtomicBool,
+}
+
+/// Owns a runtime's reactor thread: the `mio::Poll` and the timer wheel.
+///
+/// Dropping it shuts the reactor down and joins the thread.
+///
+/// ```no_run
+/// let reactor = spindle_reactor::Reactor::start("doc").unwrap();
+/// let _guard = reactor.handle().enter();
+/// assert!(spindle_reactor::ReactorHandle::try_current().is_some());
+/// ```
+pub struct Reactor {
+    handle: ReactorHandle,
+    thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A cheap, clonable, `Send + Sync` reference to a running reactor.
+///
+/// Resources and timers created while a handle is [entered](Self::enter)
+/// on the current thread register with that reactor.
+#[derive(Clone)]
+pub struct ReactorHandle {
+    pub(crate) inner: Arc<Inner>,
+}
+
+thread_local! {
+    /// The reactor entered on this thread, if any.
+    static CURRENT: RefCell<Option<ReactorHandle>> = const { RefCell::new(None) };
+}
+
+/// Restores the previously entered reactor when dropped. Returned by
+/// [`ReactorHandle::enter`]; not `Send`, because it restores a thread-local.
+#[must_use = "the reactor is only current while the guard lives"]
+pub struct EnterGuard {
+    previous: Option<ReactorHandle>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Reactor {
+    /// Creates the poller and starts the thread `"{thread_name}-reactor"`
+    /// that drives it and fires timers.
+    pub fn start(thread_name: &str) -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let inner = Arc::new(Inner {
+            registry: poll.registry().try_clone()?,
+            waker: mio::Waker::new(poll.registry(), WAKER_TOKEN)?,
+            ios: parking_lot::Mutex::new(IoSlab::default()),
+            timers: Timers::new(),
+            shut_down: AtomicBool::new(false),
+        });
+        let thread = {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name(format!("{thread_name}-reactor"))
+                .spawn(move || run(poll, &inner))?
+        };
+        Ok(Reactor {
+            handle: ReactorHandle { inner },
+            thread: parking_lot::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// A handle to this reactor.
+    pub fn handle(&self) -> ReactorHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the reactor thread and wakes every registered waker and timer.
+    ///
+    /// Idempotent. Afterwards every IO operation on a resource of this
+    /// reactor, and every new resource, returns the `io::Error` "spindle
+    /// runtime has shut down"; every `Sleep` completes at once.
+    pub fn shutdown(&self) {
+        let inner = &self.handle.inner;
+        if inner.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = inner.waker.wake() {
+            tracing::error!("spindle reactor: cannot interrupt the poller for shutdown: {e}");
+        }
+        let thread = self.thread.lock().take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("spindle reactor: the reactor thread panicked");
+        }
+        let mut wake = Vec::new();
+        inner.ios.lock().shutdown(&mut wake);
+        inner.timers.shutdown(&mut wake);
+        wake.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+/// The reactor thread's loop. See the module docs.
+fn run(mut poll: Poll, inner: &Inner) {
+    let mut events = Events::with_capacity(EVENTS_CAPACITY);
+    let mut wake = Vec::new();
+    while !inner.shut_down.load(Ordering::Acquire) {
+        let timeout = inner.timers.process(Instant::now(), &mut wake);
+        wake.drain(..).for_each(Waker::wake);
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                // epoll_wait only fails on programming errors (bad fd,
+                // bad buffer); keep going rather than strand every task.
+                tracing::error!("spindle reactor: poll failed: {e}");
+            }
+            continue;
+        }
+        {
+            let ios = inner.ios.lock();
+            for event in &events {
+                if let Some(io) = ios.get(event.token()) {
+                    io.set_readiness(readiness_of(event), &mut wake);
+                }
+            }
+        }
+        wake.drain(..).for_each(Waker::wake);
+    }
+}
+
+/// The readiness bits an event reports. An error event counts as both
+/// readable and writable so the next operation in either direction
+/// surfaces the error (a refused connect, a reset).
+fn readiness_of(event: &mio::event::Event) -> usize {
+    let mut ready = 0;
+    if event.is_readable() {
+        ready |= READABLE;
+    }
+    if event.is_writable() {
+        ready |= WRITABLE;
+    }
+    if event.is_read_closed() {
+        ready |= READ_CLOSED;
+    }
+    if event.is_write_closed() {
+        ready |= WRITE_CLOSED;
+    }
+    if event.is_error() {
+        ready |= READABLE | WRITABLE;
+    }
+    ready
+}
+
+impl ReactorHandle {
+    /// Makes this reactor the current one on this thread until the guard is
+    /// dropped. Nestable: the guard restores whatever was current before.
+    pub fn enter(&self) -> EnterGuard {
+        let previous = CURRENT.with(|current| current.replace(Some(self.clone())));
+        EnterGuard {
+            previous,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The reactor entered on this thread, if any.
+    pub fn try_current() -> Option<ReactorHandle> {
+        CURRENT.with(|current| current.borrow().clone())
+    }
+
+    /// The current reactor, or a panic that names the fix. `what` completes
+    /// the message: "... must be `what` inside a spindle runtime".
+    pub(crate) fn current(what: &str) -> ReactorHandle {
+        Self::try_current().unwrap_or_else(|| {
+            panic!("{what} inside a spindle runtime: use Runtime::block_on or spindle::run")
+        })
+    }
+
+    /// How many timers are pending on this reactor (for tests and metrics).
+    #[doc(hidden)]
+    pub fn live_timers(&self) -> usize {
+        self.inner.timers.live()
+    }
+
+    /// How many IO resources are registered with this reactor (for tests
+    /// and metrics).
+    #[doc(hidden)]
+    pub fn live_registrations(&self) -> usize {
+        self.inner.ios.lock().live()
+    }
+
+    /// Interrupts the reactor's poll so it re-reads the next timer deadline.
+    pub(crate) fn interrupt(&self) {
+        if let Err(e) = self.inner.waker.wake() {
+            tracing::error!("spindle reactor: cannot interrupt the poller: {e}");
+        }
+    }
+
+    /// Registers `source` for `interest`, edge-triggered, and returns the
+    /// readiness state the reactor will update for it.
+    pub(crate) fn register(
+        &self,
+        source: &mut impl Source,
+        interest: Interest,
+    ) -> io::Result<(Token, Arc<ScheduledIo>)> {
+        let io = Arc::new(ScheduledIo::new());
+        let token = self.inner.ios.lock().insert(io.clone())?;
+        if let Err(e) = self.inner.registry.register(source, token, interest) {
+            self.inner.ios.lock().remove(token);
+            return Err(e);
+        }
+        Ok((token, io))
+    }
+
+    /// Removes `source` from the poller and frees its table slot.
+    pub(crate) fn deregister(&self, source: &mut impl Source, token: Token) {
+        // Failing to deregister a socket that is about to be closed is
+        // harmless: closing the fd removes it from epoll anyway.
+        let _ = self.inner.registry.deregister(source);
+        self.inner.ios.lock().remove(token);
+    }
+}
+
+impl fmt::Debug for ReactorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReactorHandle")
+            .field("shut_down", &self.inner.shut_down.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+impl fmt::Debug for EnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_is_named_after_the_runtime() {
+        let reactor = Reactor::start("named").unwrap();
+        let name = reactor
+            .thread
+            .lock()
+            .as_ref()
+            .unwrap()
+            .thread()
+            .name()
+            .map(String::from);
+        assert_eq!(name.as_deref(), Some("named-reactor"));
+    }
+
+    #[test]
+    fn enter_nests_and_restores() {
+        let a = Reactor::start("a").unwrap();
+        let b = Reactor::start("b").unwrap();
+        assert!(ReactorHandle::try_current().is_none());
+        let outer = a.handle().enter();
+        {
+            let _inner = b.handle().enter();
+            let current = ReactorHandle::try_current().unwrap();
+            assert!(Arc::ptr_eq(&current.inner, &b.handle().inner));
+        }
+        let current = ReactorHandle::try_current().unwrap();
+        assert!(Arc::ptr_eq(&current.inner, &a.handle().inner));
+        drop(outer);
+        assert!(ReactorHandle::try_current().is_none());
+    }
+
+    #[test]
+    fn shutdown_is_idempotent() {
+        let reactor = Reactor::start("twice").unwrap();
+        reactor.shutdown();
+        reactor.shutdown();
+        assert!(reactor.thread.lock().is_none());
+    }
+}
