@@ -1,0 +1,178 @@
+//! Timers on the full runtime, every case in both modes.
+
+use std::future::{Future, pending, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use spindle::time::{Instant, interval, sleep, sleep_until, timeout};
+use spindle::{Mode, spawn, yield_now};
+use tests::both_modes;
+
+#[test]
+fn ten_thousand_timers_fire_in_deadline_order_and_never_early() {
+    const TIMERS: u64 = 10_000;
+    // 200 deadlines 5 ms apart, 50 timers each: groups are far wider than
+    // the 1 ms tick, so their order is the reactor's, not the executor's.
+    const GROUP: u64 = 50;
+    both_modes(|mode| async move {
+        let start = Instant::now() + Duration::from_millis(50);
+        let done = Arc::new(Mutex::new(Vec::with_capacity(TIMERS as usize)));
+        let tasks: Vec<_> = (0..TIMERS)
+            .map(|i| (i * 7_919) % TIMERS)
+            .map(|i| {
+                let done = done.clone();
+                let group = i / GROUP;
+                let deadline = start + Duration::from_millis(5 * group);
+                spawn(async move {
+                    sleep_until(deadline).await;
+                    let now = Instant::now();
+                    assert!(now >= deadline, "{mode:?}: timer {i} fired early");
+                    done.lock().unwrap().push(group);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let done = done.lock().unwrap();
+        assert_eq!(done.len() as u64, TIMERS);
+        // One thread runs woken tasks in wake order; two workers may swap
+        // tasks woken in the same batch, so allow an inversion of one group.
+        let slack = match mode {
+            Mode::SingleThread => 0,
+            Mode::Parallel => 1,
+        };
+        let mut highest = 0;
+        for (n, &group) in done.iter().enumerate() {
+            assert!(
+                group + slack >= highest,
+                "{mode:?}: completion {n} is group {group} after group {highest}"
+            );
+            highest = highest.max(group);
+        }
+    });
+}
+
+/// Counts its wakes.
+struct Counter(AtomicUsize);
+
+impl Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_dropped_sleep_never_fires() {
+    both_modes(|_| async {
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        // `Sleep` is `Unpin`: it can be polled by `&mut` and dropped by value.
+        let mut sleep = sleep(Duration::from_millis(10));
+        assert!(
+            Pin::new(&mut sleep)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(sleep);
+        spindle::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "a dropped sleep woke its task"
+        );
+    });
+}
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn timeout_returns_elapsed_and_drops_the_inner_future() {
+    both_modes(|_| async {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let mut timed = pin!(timeout(Duration::from_millis(20), async move {
+            let _flag = flag;
+            pending::<()>().await
+        }));
+        let result = poll_fn(|cx| timed.as_mut().poll(cx)).await;
+        let elapsed = result.unwrap_err();
+        assert!(dropped.load(Ordering::SeqCst), "dropped when it elapsed");
+        assert_eq!(elapsed.to_string(), "deadline has elapsed");
+        let in_time = timeout(Duration::from_secs(5), async { 42 }).await;
+        assert_eq!(in_time.unwrap(), 42);
+        assert_eq!(
+            spindle::wait_for(Duration::ZERO, async { 1 })
+                .await
+                .unwrap(),
+            1
+        );
+    });
+}
+
+#[test]
+fn zero_and_max_durations_saturate() {
+    both_modes(|_| async {
+        sleep(Duration::ZERO).await;
+        assert!(timeout(Duration::ZERO, pending::<()>()).await.is_err());
+        assert_eq!(timeout(Duration::MAX, async { 7 }).await.unwrap(), 7);
+        let mut forever = pin!(sleep(Duration::MAX));
+        let polled = poll_fn(|cx| Poll::Ready(forever.as_mut().poll(cx))).await;
+        assert!(polled.is_pending());
+        assert!(forever.deadline() > Instant::now() + Duration::from_secs(86_400 * 365));
+    });
+}
+
+#[test]
+fn interval_keeps_its_period_under_load() {
+    both_modes(|mode| async move {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy: Vec<_> = (0..4)
+            .map(|_| {
+                let stop = stop.clone();
+                spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        // Half a millisecond of CPU, then let others run.
+                        let until = std::time::Instant::now() + Duration::from_micros(500);
+                        while std::time::Instant::now() < until {}
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        let period = Duration::from_millis(20);
+        let mut ticks = interval(period);
+        let first = ticks.tick().await;
+        let mut last = first;
+        for _ in 0..25 {
+            let at = ticks.tick().await;
+            assert!(Instant::now() >= at, "{mode:?}: tick early");
+            let gap = at - last;
+            assert!(
+                gap >= period && gap.as_nanos() % period.as_nanos() == 0,
+                "{mode:?}: {gap:?}"
+            );
+            last = at;
+        }
+        let took = first.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        for b in busy {
+            b.await.unwrap();
+        }
+        assert!(took >= period * 25, "{mode:?}: 25 periods in {took:?}");
+        assert!(
+            took < Duration::from_secs(5),
+            "{mode:?}: 25 periods took {took:?}"
+        );
+    });
+}
