@@ -68,10 +68,17 @@ impl Wake for RootWaker {
 
 /// Runs `future` to completion on this thread, with `drive` between polls.
 #[track_caller]
-pub(crate) fn block_on<F: Future>(future: F, parker: Arc<Parker>, drive: &mut impl Drive) -> F::Output {
+pub(crate) fn block_on<F: Future>(
+    future: F,
+    parker: Arc<Parker>,
+    drive: &mut impl Drive,
+) -> F::Output {
     let pinned = LocalQueue::new(parker.clone());
     let _enter = context::enter_block_on(pinned.clone());
-    let root = Arc::new(RootWaker { woken: AtomicBool::new(true), parker: parker.clone() });
+    let root = Arc::new(RootWaker {
+        woken: AtomicBool::new(true),
+        parker: parker.clone(),
+    });
     let waker = Waker::from(root.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::local::LocalQueue;
 use crate::task::{JoinHandle, TaskInfo, TaskMeta};
 
-thread_local!(static PINNED: RefCell<Option<Arc<LocalQueue>>> = const { RefCell::new(None) });
+crate::loom::thread_local!(static PINNED: RefCell<Option<Arc<LocalQueue>>> = RefCell::new(None));
 
 /// The message of the `block_on`-inside-a-runtime panic.
 pub const BLOCK_ON_IN_RUNTIME: &str = "cannot call `block_on` from a thread that runs spindle tasks (a worker, \

@@ -62,7 +62,11 @@ impl Idle {
     /// All `workers` start awake and not searching.
     pub(crate) fn new(workers: usize) -> Idle {
         assert!(workers <= UNPARKED_MASK, "too many workers");
-        Idle { state: AtomicUsize::new(workers), workers, sleepers: Mutex::new(Vec::with_capacity(workers)) }
+        Idle {
+            state: AtomicUsize::new(workers),
+            workers,
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+        }
     }
 
     /// After pushing work: the worker to wake, if one must be woken. The

@@ -18,7 +18,11 @@
 //! stealing) and [`single`] (everything on the thread inside `block_on`).
 //! [`Scheduler`] is the mode-agnostic handle the runtime holds.
 
-#![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod block_on;
 pub mod context;
@@ -34,6 +38,9 @@ mod queue;
 pub mod single;
 pub mod task;
 mod worker;
+
+#[cfg(all(test, loom))]
+mod loom_models;
 
 use std::future::Future;
 use std::io;
@@ -61,7 +68,10 @@ pub struct Config {
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config").field("workers", &self.workers).field("thread_name", &self.thread_name).finish()
+        f.debug_struct("Config")
+            .field("workers", &self.workers)
+            .field("thread_name", &self.thread_name)
+            .finish()
     }
 }
 

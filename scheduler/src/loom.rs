@@ -14,6 +14,7 @@ mod imp {
     pub use std::sync::Arc;
     pub use std::sync::atomic;
     pub use std::thread;
+    pub use std::thread_local;
 
     /// A mutex without poisoning: parking_lot's in a normal build.
     pub type Mutex<T> = parking_lot::Mutex<T>;
@@ -57,6 +58,7 @@ mod imp {
     pub use loom::sync::Arc;
     pub use loom::sync::atomic;
     pub use loom::thread;
+    pub use loom::thread_local;
 
     /// loom's mutex with parking_lot's shape: `lock()` returns the guard.
     #[derive(Debug, Default)]

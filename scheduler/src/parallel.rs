@@ -37,15 +37,15 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::Config;
 use crate::idle::Idle;
 use crate::loom::atomic::{AtomicBool, Ordering::*};
-use parking_lot::{Condvar, Mutex};
 use crate::metrics::{Metrics, WorkerMetrics, WorkerStats};
 use crate::park::Parker;
 use crate::queue::{self, Injector, LifoSlot};
 use crate::task::{self, JoinHandle, Notified, OwnedTasks, Schedule, TaskInfo, TaskMeta};
 use crate::worker::{self, Processor};
-use crate::Config;
+use parking_lot::{Condvar, Mutex};
 
 /// What every worker can see of processor `i`: the thief's end of its queue
 /// and its LIFO slot.
@@ -77,33 +77,16 @@ pub struct Handle {
 
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("parallel::Handle").field("workers", &self.shared.remotes.len()).finish()
+        f.debug_struct("parallel::Handle")
+            .field("workers", &self.shared.remotes.len())
+            .finish()
     }
 }
 
 impl Handle {
     /// Starts `config.workers` worker threads.
     pub fn start(config: &Config) -> io::Result<Handle> {
-        let n = config.workers.max(1);
-        let mut processors = Vec::with_capacity(n);
-        let mut remotes = Vec::with_capacity(n);
-        for index in 0..n {
-            let (local, steal) = queue::local();
-            processors.push(Processor::new(index, local));
-            remotes.push(Remote { steal, lifo: LifoSlot::new() });
-        }
-        let shared = Arc::new(Shared {
-            remotes: remotes.into(),
-            injector: Injector::new(),
-            idle: Idle::new(n),
-            parkers: (0..n).map(|_| Arc::new(Parker::new())).collect(),
-            owned: OwnedTasks::new(n),
-            stats: (0..n).map(|_| WorkerStats::default()).collect(),
-            shutdown: AtomicBool::new(false),
-            exited: Mutex::new(0),
-            exited_cv: Condvar::new(),
-            threads: Mutex::new(Vec::with_capacity(n)),
-        });
+        let (shared, processors) = Shared::new(config.workers.max(1));
         let handle = Handle { shared };
         for core in processors {
             let shared = handle.shared.clone();
@@ -185,7 +168,10 @@ impl Handle {
                 .stats
                 .iter()
                 .zip(shared.remotes.iter())
-                .map(|(s, r)| WorkerMetrics { local_queue_depth: r.steal.len() + usize::from(!r.lifo.is_empty()), ..s.read() })
+                .map(|(s, r)| WorkerMetrics {
+                    local_queue_depth: r.steal.len() + usize::from(!r.lifo.is_empty()),
+                    ..s.read()
+                })
                 .collect(),
             injector_depth: shared.injector.len(),
             spawned_tasks: shared.owned.spawned(),
@@ -203,6 +189,34 @@ impl Handle {
 }
 
 impl Shared {
+    /// The shared state of `n` processors, and the processors to hand to
+    /// the worker threads.
+    pub(crate) fn new(n: usize) -> (Arc<Shared>, Vec<Processor>) {
+        let mut processors = Vec::with_capacity(n);
+        let mut remotes = Vec::with_capacity(n);
+        for index in 0..n {
+            let (local, steal) = queue::local();
+            processors.push(Processor::new(index, local));
+            remotes.push(Remote {
+                steal,
+                lifo: LifoSlot::new(),
+            });
+        }
+        let shared = Arc::new(Shared {
+            remotes: remotes.into(),
+            injector: Injector::new(),
+            idle: Idle::new(n),
+            parkers: (0..n).map(|_| Arc::new(Parker::new())).collect(),
+            owned: OwnedTasks::new(n),
+            stats: (0..n).map(|_| WorkerStats::default()).collect(),
+            shutdown: AtomicBool::new(false),
+            exited: Mutex::new(0),
+            exited_cv: Condvar::new(),
+            threads: Mutex::new(Vec::with_capacity(n)),
+        });
+        (shared, processors)
+    }
+
     /// Submits from outside a worker: the injector, then maybe a wake-up.
     fn push_remote(&self, task: Notified) {
         self.injector.push(task);
@@ -218,7 +232,11 @@ impl Shared {
 
     /// Whether any processor has queued work (the last searcher's re-check).
     pub(crate) fn has_queued_work(&self) -> bool {
-        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.steal.is_empty() || !r.lifo.is_empty())
+        !self.injector.is_empty()
+            || self
+                .remotes
+                .iter()
+                .any(|r| !r.steal.is_empty() || !r.lifo.is_empty())
     }
 
     /// Called by a worker leaving its loop.

@@ -33,13 +33,21 @@ impl Default for Parker {
 impl Parker {
     /// A parker with no pending wake-up.
     pub fn new() -> Parker {
-        Parker { state: AtomicUsize::new(EMPTY), lock: Mutex::new(()), cvar: Condvar::new() }
+        Parker {
+            state: AtomicUsize::new(EMPTY),
+            lock: Mutex::new(()),
+            cvar: Condvar::new(),
+        }
     }
 
     /// Blocks until [`unpark`](Self::unpark) is called, or returns at once if
     /// it was called since the last `park`.
     pub fn park(&self) {
-        if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+        {
             return;
         }
         let mut guard = self.lock.lock();
@@ -50,7 +58,11 @@ impl Parker {
         }
         loop {
             self.cvar.wait(&mut guard);
-            if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
+            if self
+                .state
+                .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+                .is_ok()
+            {
                 return;
             }
         }

@@ -62,7 +62,9 @@ impl LifoSlot {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.load(crate::loom::atomic::Ordering::Acquire).is_null()
+        self.0
+            .load(crate::loom::atomic::Ordering::Acquire)
+            .is_null()
     }
 }
 

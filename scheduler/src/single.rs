@@ -78,9 +78,16 @@ impl Handle {
     pub fn new() -> Handle {
         Handle {
             shared: Arc::new(Shared {
-                remote: Mutex::new(Remote { queue: VecDeque::new(), driver: None, waiters: Vec::new() }),
+                remote: Mutex::new(Remote {
+                    queue: VecDeque::new(),
+                    driver: None,
+                    waiters: Vec::new(),
+                }),
                 remote_len: AtomicUsize::new(0),
-                core: Mutex::new(Some(Box::new(Core { queue: VecDeque::new(), tick: 0 }))),
+                core: Mutex::new(Some(Box::new(Core {
+                    queue: VecDeque::new(),
+                    tick: 0,
+                }))),
                 owned: OwnedTasks::new(1),
                 stats: WorkerStats::default(),
                 shutdown: AtomicBool::new(false),
@@ -106,7 +113,11 @@ impl Handle {
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let parker = Arc::new(Parker::new());
-        let mut driver = Driver { shared: &self.shared, parker: parker.clone(), holds_core: false };
+        let mut driver = Driver {
+            shared: &self.shared,
+            parker: parker.clone(),
+            holds_core: false,
+        };
         block_on::block_on(future, parker, &mut driver)
     }
 
@@ -124,7 +135,12 @@ impl Handle {
     /// Counters (one worker: the driving thread).
     pub fn metrics(&self) -> Metrics {
         let mut worker = self.shared.stats.read();
-        worker.local_queue_depth = self.shared.core.lock().as_ref().map_or(0, |c| c.queue.len());
+        worker.local_queue_depth = self
+            .shared
+            .core
+            .lock()
+            .as_ref()
+            .map_or(0, |c| c.queue.len());
         Metrics {
             workers: vec![worker],
             injector_depth: self.shared.remote_len.load(Relaxed),
@@ -242,7 +258,9 @@ impl Drive for Driver<'_> {
         self.try_take_core();
         let mut ran = 0;
         while ran < EVENT_INTERVAL {
-            let Some(task) = self.next_task(pinned) else { break };
+            let Some(task) = self.next_task(pinned) else {
+                break;
+            };
             self.shared.stats.add_poll();
             coop::budget(|| task.run());
             ran += 1;

@@ -71,7 +71,11 @@ impl Processor {
     /// back of the queue for a yield. Wakes a sleeper if the local queue
     /// grew, since another worker could steal from it.
     fn push(&mut self, shared: &Shared, task: Notified, yielded: bool) {
-        let displaced = if yielded { Some(task) } else { shared.remotes[self.index].lifo.swap(task) };
+        let displaced = if yielded {
+            Some(task)
+        } else {
+            shared.remotes[self.index].lifo.swap(task)
+        };
         if let Some(task) = displaced {
             self.local.push(task);
             shared.notify_parked();
@@ -158,11 +162,15 @@ struct WorkerCtx {
     core: RefCell<Option<Box<Processor>>>,
 }
 
-thread_local!(static WORKER: Cell<*const WorkerCtx> = const { Cell::new(ptr::null()) });
+crate::loom::thread_local!(static WORKER: Cell<*const WorkerCtx> = Cell::new(ptr::null()));
 
 /// Puts `task` on the current worker's processor if this thread is a worker
 /// of `shared` holding its processor; otherwise hands the task back.
-pub(crate) fn schedule_local(shared: &Arc<Shared>, task: Notified, yielded: bool) -> Option<Notified> {
+pub(crate) fn schedule_local(
+    shared: &Arc<Shared>,
+    task: Notified,
+    yielded: bool,
+) -> Option<Notified> {
     WORKER.with(|w| {
         let ctx = w.get();
         if ctx.is_null() {
@@ -192,7 +200,10 @@ pub(crate) fn run(shared: Arc<Shared>, core: Processor) {
     let index = core.index;
     let parker: Arc<Parker> = shared.parkers[index].clone();
     let pinned = LocalQueue::new(parker.clone());
-    let ctx = WorkerCtx { shared: shared.clone(), core: RefCell::new(Some(Box::new(core))) };
+    let ctx = WorkerCtx {
+        shared: shared.clone(),
+        core: RefCell::new(Some(Box::new(core))),
+    };
     WORKER.with(|w| w.set(&ctx));
     let _runtime = context::enter_worker(pinned.clone());
     let stats = &shared.stats[index];
@@ -201,7 +212,10 @@ pub(crate) fn run(shared: Arc<Shared>, core: Processor) {
         let task = {
             let mut core = ctx.core.borrow_mut();
             let core = core.as_mut().expect("worker lost its processor");
-            match core.next_task(&shared, &pinned).or_else(|| core.search(&shared)) {
+            match core
+                .next_task(&shared, &pinned)
+                .or_else(|| core.search(&shared))
+            {
                 Some(task) => {
                     if core.is_searching {
                         core.is_searching = false;

@@ -19,11 +19,17 @@ enum Repr {
 
 impl JoinError {
     pub(crate) fn cancelled(id: TaskId) -> JoinError {
-        JoinError { id, repr: Repr::Cancelled }
+        JoinError {
+            id,
+            repr: Repr::Cancelled,
+        }
     }
 
     pub(crate) fn panic(id: TaskId, payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { id, repr: Repr::Panic(payload) }
+        JoinError {
+            id,
+            repr: Repr::Panic(payload),
+        }
     }
 
     /// The task was cancelled: aborted through its handle or a group, or
@@ -48,7 +54,8 @@ impl JoinError {
     /// # Panics
     /// If the error is not a panic.
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().expect("JoinError::into_panic called on a cancellation")
+        self.try_into_panic()
+            .expect("JoinError::into_panic called on a cancellation")
     }
 
     /// The panic payload, or the error back if it is a cancellation.
@@ -60,7 +67,9 @@ impl JoinError {
     }
 
     fn panic_message(&self) -> Option<&str> {
-        let Repr::Panic(p) = &self.repr else { return None };
+        let Repr::Panic(p) = &self.repr else {
+            return None;
+        };
         p.downcast_ref::<&'static str>()
             .copied()
             .or_else(|| p.downcast_ref::<String>().map(String::as_str))
@@ -83,7 +92,12 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
-            Repr::Panic(_) => write!(f, "JoinError::Panic({}, {:?})", self.id, self.panic_message()),
+            Repr::Panic(_) => write!(
+                f,
+                "JoinError::Panic({}, {:?})",
+                self.id,
+                self.panic_message()
+            ),
         }
     }
 }

@@ -7,10 +7,10 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
+use super::TaskId;
 use super::error::JoinError;
 use super::raw::{self, Header};
 use super::state::ToNotified;
-use super::TaskId;
 
 /// An owned permission to await a task's output.
 ///
@@ -38,7 +38,10 @@ impl<T> JoinHandle<T> {
     /// `raw` is a task whose output type is `T`; the caller gives the
     /// join-interest reference to the handle.
     pub(crate) unsafe fn from_raw(raw: NonNull<Header>) -> JoinHandle<T> {
-        JoinHandle { raw, _output: PhantomData }
+        JoinHandle {
+            raw,
+            _output: PhantomData,
+        }
     }
 
     fn header(&self) -> &Header {
@@ -86,7 +89,13 @@ impl<T> Future for JoinHandle<T> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: `out` has the type `try_read_output` writes for a task
         // whose output is `T`, which `from_raw`'s caller guaranteed.
-        unsafe { (self.header().vtable.try_read_output)(self.raw, (&mut out as *mut Poll<_>).cast(), cx.waker()) };
+        unsafe {
+            (self.header().vtable.try_read_output)(
+                self.raw,
+                (&mut out as *mut Poll<_>).cast(),
+                cx.waker(),
+            )
+        };
         out
     }
 }
@@ -109,7 +118,10 @@ impl<T> Drop for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("id", &self.id()).field("finished", &self.is_finished()).finish()
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id())
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 
@@ -159,6 +171,8 @@ impl Drop for AbortHandle {
 
 impl fmt::Debug for AbortHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AbortHandle").field("id", &self.id()).finish()
+        f.debug_struct("AbortHandle")
+            .field("id", &self.id())
+            .finish()
     }
 }

@@ -54,7 +54,14 @@ impl OwnedTasks {
     pub(crate) fn new(workers: usize) -> OwnedTasks {
         let n = (workers * SHARDS_PER_WORKER).next_power_of_two();
         let shards = (0..n)
-            .map(|_| Mutex::new(Shard { head: None, len: 0, spawned: 0, closed: false }))
+            .map(|_| {
+                Mutex::new(Shard {
+                    head: None,
+                    len: 0,
+                    spawned: 0,
+                    closed: false,
+                })
+            })
             .collect();
         OwnedTasks { shards }
     }
@@ -81,7 +88,9 @@ impl OwnedTasks {
         });
         if let Some(old) = shard.head {
             // SAFETY: `old` is linked, hence live; the lock is held.
-            unsafe { old.as_ref() }.links.with_mut(|l| unsafe { (*l).prev = Some(task) });
+            unsafe { old.as_ref() }
+                .links
+                .with_mut(|l| unsafe { (*l).prev = Some(task) });
         }
         shard.head = Some(task);
         shard.len += 1;
@@ -156,15 +165,21 @@ unsafe fn unlink(shard: &mut Shard, header: &Header) -> bool {
         links.linked = false;
         Some((links.prev.take(), links.next.take()))
     });
-    let Some((prev, next)) = links else { return false };
+    let Some((prev, next)) = links else {
+        return false;
+    };
     match prev {
         // SAFETY: a linked neighbour is live; the lock is held.
-        Some(p) => unsafe { p.as_ref() }.links.with_mut(|l| unsafe { (*l).next = next }),
+        Some(p) => unsafe { p.as_ref() }
+            .links
+            .with_mut(|l| unsafe { (*l).next = next }),
         None => shard.head = next,
     }
     if let Some(n) = next {
         // SAFETY: as above.
-        unsafe { n.as_ref() }.links.with_mut(|l| unsafe { (*l).prev = prev });
+        unsafe { n.as_ref() }
+            .links
+            .with_mut(|l| unsafe { (*l).prev = prev });
     }
     shard.len -= 1;
     true

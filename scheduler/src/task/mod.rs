@@ -128,11 +128,17 @@ impl TaskMeta {
     /// An unnamed task spawned at the caller's location.
     #[track_caller]
     pub fn here() -> TaskMeta {
-        TaskMeta { name: None, location: Location::caller() }
+        TaskMeta {
+            name: None,
+            location: Location::caller(),
+        }
     }
 
     fn into_meta(self) -> Meta {
-        Meta { name: self.name.map(String::into_boxed_str), location: self.location }
+        Meta {
+            name: self.name.map(String::into_boxed_str),
+            location: self.location,
+        }
     }
 }
 
@@ -250,7 +256,9 @@ pub struct UnownedTask {
 
 impl fmt::Debug for UnownedTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("UnownedTask").field(&self.notified.id()).finish()
+        f.debug_tuple("UnownedTask")
+            .field(&self.notified.id())
+            .finish()
     }
 }
 
@@ -290,7 +298,14 @@ impl UnownedTask {
         // SAFETY: the new cell holds three references; this drops one of them.
         unsafe { raw.as_ref() }.state.ref_dec();
         // SAFETY: the other two go to the handles.
-        unsafe { (UnownedTask { notified: Notified::from_raw(raw) }, JoinHandle::from_raw(raw)) }
+        unsafe {
+            (
+                UnownedTask {
+                    notified: Notified::from_raw(raw),
+                },
+                JoinHandle::from_raw(raw),
+            )
+        }
     }
 
     /// Runs the closure (a panic becomes the join handle's `JoinError`).

@@ -121,7 +121,9 @@ where
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
-            trailer: Trailer { join_waker: UnsafeCell::new(None) },
+            trailer: Trailer {
+                join_waker: UnsafeCell::new(None),
+            },
         });
         NonNull::from(Box::leak(cell)).cast()
     }
@@ -140,7 +142,9 @@ where
         let res = self.stage.with_mut(|stage| {
             // SAFETY: holding `RUNNING` gives exclusive access to the stage.
             let stage = unsafe { &mut *stage };
-            let Stage::Running(fut) = stage else { unreachable!("polled a finished task") };
+            let Stage::Running(fut) = stage else {
+                unreachable!("polled a finished task")
+            };
             // SAFETY: the future lives inside the heap cell until it is
             // dropped in place; it is never moved out, so it is pinned.
             let fut = unsafe { Pin::new_unchecked(fut) };
@@ -160,7 +164,8 @@ where
                 let err = JoinError::panic(self.header.id, payload);
                 self.drop_future_catching();
                 // SAFETY: the caller holds `RUNNING`.
-                self.stage.with_mut(|stage| unsafe { *stage = Stage::Finished(Err(err)) });
+                self.stage
+                    .with_mut(|stage| unsafe { *stage = Stage::Finished(Err(err)) });
                 Poll::Ready(())
             }
         }
@@ -170,7 +175,8 @@ where
     fn drop_future_catching(&self) -> Option<Box<dyn Any + Send>> {
         let res = panic::catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: the caller holds `RUNNING`.
-            self.stage.with_mut(|stage| unsafe { *stage = Stage::Consumed });
+            self.stage
+                .with_mut(|stage| unsafe { *stage = Stage::Consumed });
         }));
         res.err()
     }
@@ -183,7 +189,8 @@ where
             Some(payload) => JoinError::panic(self.header.id, payload),
         };
         // SAFETY: the caller holds `RUNNING`.
-        self.stage.with_mut(|stage| unsafe { *stage = Stage::Finished(Err(err)) });
+        self.stage
+            .with_mut(|stage| unsafe { *stage = Stage::Finished(Err(err)) });
     }
 
     /// Publishes the output: `COMPLETE`, then the join handle's waker or the
@@ -196,7 +203,8 @@ where
             // Nobody will read the output: drop it now, on this thread.
             // SAFETY: no join handle, and `COMPLETE` bars every other reader.
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.stage.with_mut(|stage| unsafe { *stage = Stage::Consumed })
+                self.stage
+                    .with_mut(|stage| unsafe { *stage = Stage::Consumed })
             }));
         } else if snapshot.is_join_waker_set() {
             // SAFETY: `JOIN_WAKER` was set when `COMPLETE` was, so the join
@@ -282,7 +290,11 @@ unsafe fn dealloc<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
 }
 
-unsafe fn try_read_output<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+unsafe fn try_read_output<F: Future + 'static, S: Schedule>(
+    ptr: NonNull<Header>,
+    dst: *mut (),
+    waker: &Waker,
+) {
     // SAFETY: the join handle's reference keeps the cell alive.
     let cell = unsafe { Cell::<F, S>::from_header(ptr) };
     // SAFETY: the join handle passes a `*mut Poll<Result<F::Output, JoinError>>`.
@@ -290,7 +302,9 @@ unsafe fn try_read_output<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>
     if can_read_output(&cell.header, &cell.trailer, waker) {
         // SAFETY: `COMPLETE` is set and we hold the join interest: the
         // output is ours, and we read it once (the stage becomes Consumed).
-        let stage = cell.stage.with_mut(|s| std::mem::replace(unsafe { &mut *s }, Stage::Consumed));
+        let stage = cell
+            .stage
+            .with_mut(|s| std::mem::replace(unsafe { &mut *s }, Stage::Consumed));
         match stage {
             Stage::Finished(out) => *dst = Poll::Ready(out),
             _ => panic!("JoinHandle polled after it returned its output"),
@@ -318,7 +332,9 @@ fn can_read_output(header: &Header, trailer: &Trailer, waker: &Waker) -> bool {
     }
     // `JOIN_WAKER` is clear: the slot is ours to write.
     // SAFETY: the task side reads the slot only while `JOIN_WAKER` is set.
-    trailer.join_waker.with_mut(|w| unsafe { *w = Some(waker.clone()) });
+    trailer
+        .join_waker
+        .with_mut(|w| unsafe { *w = Some(waker.clone()) });
     header.state.set_join_waker().is_err()
 }
 

@@ -152,7 +152,11 @@ impl State {
                 return (None, ToRunning::Skip);
             }
             let next = (cur & !NOTIFIED) | RUNNING;
-            let res = if cur & CANCELLED != 0 { ToRunning::Cancel } else { ToRunning::Poll };
+            let res = if cur & CANCELLED != 0 {
+                ToRunning::Cancel
+            } else {
+                ToRunning::Poll
+            };
             (Some(next), res)
         })
     }
@@ -221,7 +225,10 @@ impl State {
             } else if cur & (RUNNING | NOTIFIED) != 0 {
                 (Some(cur | CANCELLED | NOTIFIED), ToNotified::Done)
             } else {
-                (Some((cur | CANCELLED | NOTIFIED) + REF_ONE), ToNotified::Submit)
+                (
+                    Some((cur | CANCELLED | NOTIFIED) + REF_ONE),
+                    ToNotified::Submit,
+                )
             }
         })
     }
@@ -241,7 +248,12 @@ impl State {
     /// Fast path of dropping a join handle right after spawn.
     pub(crate) fn drop_join_handle_fast(&self) -> bool {
         self.0
-            .compare_exchange(INITIAL, (INITIAL - REF_ONE) & !JOIN_INTEREST, AcqRel, Acquire)
+            .compare_exchange(
+                INITIAL,
+                (INITIAL - REF_ONE) & !JOIN_INTEREST,
+                AcqRel,
+                Acquire,
+            )
             .is_ok()
     }
 

@@ -1,0 +1,328 @@
+//! loom models of the scheduler's atomic protocols. Run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p spindle-scheduler --release`.
+//!
+//! | model | protocol | what would fail |
+//! |---|---|---|
+//! | `wake_races_completion_and_join` | task state: wake vs poll vs join-waker registration | lost wake (deadlock), output read twice or lost |
+//! | `abort_races_wake_and_run` | task state: abort vs wake vs run | future dropped twice or never, poll after cancel |
+//! | `join_handle_drop_races_completion` | task state: `JOIN_INTEREST` vs `COMPLETE` | output leaked or dropped twice |
+//! | `task_pushed_while_{the,two}_worker(s)_go_idle_is_run` | idle + park: real worker loops vs injector push | worker asleep with a task queued (deadlock) |
+//! | `lifo_slot_races_a_thief` | LIFO slot + local queue vs steal | a task run twice or lost |
+//!
+//! Under loom the crossbeam deque is replaced by the model in `queue.rs`.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+use crate::loom::{Mutex, thread};
+use crate::parallel::{self, Shared};
+use crate::queue::{self, LifoSlot};
+use crate::task::{self, JoinHandle, Notified, OwnedTasks, Schedule, TaskMeta};
+use crate::worker;
+
+/// Explores with a preemption bound: 3 finds the known classes of
+/// concurrency bugs (loom's documentation) and keeps CI within minutes.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+/// A scheduler that queues woken tasks for the model to run by hand.
+struct TestSched {
+    queue: Mutex<VecDeque<Notified>>,
+    owned: OwnedTasks,
+}
+
+impl Schedule for Arc<TestSched> {
+    fn schedule(&self, task: Notified, _yielded: bool) {
+        self.queue.lock().push_back(task);
+    }
+    fn release(&self, task: &task::raw::Header) -> bool {
+        self.owned.remove(task)
+    }
+}
+
+impl TestSched {
+    fn new() -> Arc<TestSched> {
+        Arc::new(TestSched {
+            queue: Mutex::new(VecDeque::new()),
+            owned: OwnedTasks::new(1),
+        })
+    }
+
+    fn run_all(&self) {
+        loop {
+            let task = self.queue.lock().pop_front();
+            match task {
+                Some(t) => t.run(),
+                None => return,
+            }
+        }
+    }
+
+    fn spawn<F: Future + Send + 'static>(self: &Arc<Self>, f: F) -> JoinHandle<F::Output>
+    where
+        F::Output: Send,
+    {
+        let (notified, join) = task::bind(&self.owned, f, self.clone(), TaskMeta::here());
+        self.schedule(notified.expect("list open"), false);
+        join
+    }
+}
+
+/// Counts drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// Pending until `flag` is set; stores its waker in `slot` on each pending
+/// poll. Its output counts its own drop.
+struct WaitFlag {
+    flag: Arc<AtomicBool>,
+    slot: Arc<Mutex<Option<Waker>>>,
+    _future_drops: Counted,
+    output_drops: Arc<AtomicUsize>,
+}
+
+impl Future for WaitFlag {
+    type Output = Counted;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Counted> {
+        *self.slot.lock() = Some(cx.waker().clone());
+        if self.flag.load(SeqCst) {
+            Poll::Ready(Counted(self.output_drops.clone()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+struct Setup {
+    sched: Arc<TestSched>,
+    flag: Arc<AtomicBool>,
+    slot: Arc<Mutex<Option<Waker>>>,
+    future_drops: Arc<AtomicUsize>,
+    output_drops: Arc<AtomicUsize>,
+    join: JoinHandle<Counted>,
+}
+
+/// Spawns a `WaitFlag` task and runs its first poll (which stores a waker).
+fn setup() -> Setup {
+    let sched = TestSched::new();
+    let flag = Arc::new(AtomicBool::new(false));
+    let slot = Arc::new(Mutex::new(None));
+    let future_drops = Arc::new(AtomicUsize::new(0));
+    let output_drops = Arc::new(AtomicUsize::new(0));
+    let join = sched.spawn(WaitFlag {
+        flag: flag.clone(),
+        slot: slot.clone(),
+        _future_drops: Counted(future_drops.clone()),
+        output_drops: output_drops.clone(),
+    });
+    sched.run_all();
+    Setup {
+        sched,
+        flag,
+        slot,
+        future_drops,
+        output_drops,
+        join,
+    }
+}
+
+/// Sets the flag, wakes the stored waker, runs what is queued.
+fn wake_and_run(
+    flag: Arc<AtomicBool>,
+    slot: Arc<Mutex<Option<Waker>>>,
+    sched: Arc<TestSched>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        flag.store(true, SeqCst);
+        let waker = slot.lock().take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+        sched.run_all();
+    })
+}
+
+/// The task cell is freed: it held the only other `Arc<TestSched>`.
+fn assert_freed(sched: &Arc<TestSched>) {
+    sched.run_all();
+    assert_eq!(Arc::strong_count(sched), 1, "a task cell leaked");
+}
+
+#[test]
+fn wake_races_completion_and_join() {
+    model(|| {
+        let s = setup();
+        let waker_thread = wake_and_run(s.flag.clone(), s.slot.clone(), s.sched.clone());
+        let out = loom::future::block_on(s.join).expect("completed");
+        waker_thread.join().unwrap();
+        drop(out);
+        drop(s.slot.lock().take());
+        assert_eq!(s.future_drops.load(SeqCst), 1);
+        assert_eq!(s.output_drops.load(SeqCst), 1);
+        assert_freed(&s.sched);
+    });
+}
+
+#[test]
+fn abort_races_wake_and_run() {
+    model(|| {
+        let s = setup();
+        let waker_thread = wake_and_run(s.flag.clone(), s.slot.clone(), s.sched.clone());
+        s.join.abort();
+        waker_thread.join().unwrap();
+        s.sched.run_all();
+        let res = futures_now(s.join).expect("finished after every queued run");
+        match res {
+            Ok(out) => drop(out),
+            Err(e) => assert!(e.is_cancelled()),
+        }
+        drop(s.slot.lock().take());
+        assert_eq!(s.future_drops.load(SeqCst), 1);
+        assert!(s.output_drops.load(SeqCst) <= 1);
+        assert_freed(&s.sched);
+    });
+}
+
+#[test]
+fn join_handle_drop_races_completion() {
+    model(|| {
+        let s = setup();
+        let waker_thread = wake_and_run(s.flag.clone(), s.slot.clone(), s.sched.clone());
+        drop(s.join);
+        waker_thread.join().unwrap();
+        drop(s.slot.lock().take());
+        assert_eq!(s.future_drops.load(SeqCst), 1);
+        assert_eq!(
+            s.output_drops.load(SeqCst),
+            1,
+            "output dropped exactly once"
+        );
+        assert_freed(&s.sched);
+    });
+}
+
+/// Polls once with a no-op waker.
+fn futures_now<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
+    match Pin::new(&mut f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+/// Starts `workers` real worker loops, spawns one task from outside (the
+/// injector path, racing the workers' search-and-park), awaits it, stops.
+fn push_while_workers_go_idle(workers: usize) {
+    let (shared, processors) = Shared::new(workers);
+    let threads: Vec<_> = processors
+        .into_iter()
+        .map(|core| {
+            let shared = shared.clone();
+            thread::spawn(move || worker::run(shared, core))
+        })
+        .collect();
+    let handle = parallel::Handle {
+        shared: shared.clone(),
+    };
+    let join = handle.spawn(async { 7 }, TaskMeta::here());
+    assert_eq!(loom::future::block_on(join).unwrap(), 7);
+    shared
+        .shutdown
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for parker in shared.parkers.iter() {
+        parker.unpark();
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    handle.shutdown(None);
+}
+
+#[test]
+fn task_pushed_while_the_worker_goes_idle_is_run() {
+    model(|| push_while_workers_go_idle(1));
+}
+
+/// With two workers only one may search, so the other parks through the
+/// non-searcher path, whose injector re-check this exercises.
+#[test]
+fn task_pushed_while_two_workers_go_idle_is_run() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| push_while_workers_go_idle(2));
+}
+
+#[test]
+fn lifo_slot_races_a_thief() {
+    model(|| {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let sched = TestSched::new();
+        let mk = |sched: &Arc<TestSched>| {
+            let runs = runs.clone();
+            let (n, j) = task::bind(
+                &sched.owned,
+                async move {
+                    runs.fetch_add(1, SeqCst);
+                },
+                sched.clone(),
+                TaskMeta::here(),
+            );
+            drop(j);
+            n.unwrap()
+        };
+        let (local, remote) = queue::local();
+        let lifo = Arc::new(LifoSlot::new());
+        // The owner puts two tasks: the second displaces the first into the queue.
+        if let Some(displaced) = lifo.swap(mk(&sched)) {
+            local.push(displaced);
+        }
+        if let Some(displaced) = lifo.swap(mk(&sched)) {
+            local.push(displaced);
+        }
+        let thief_lifo = lifo.clone();
+        let thief = thread::spawn(move || {
+            let (thief_local, _) = queue::local();
+            let mut n = 0;
+            if let Some(t) = remote.steal_into(&thief_local) {
+                t.run();
+                n += 1;
+            }
+            while let Some(t) = thief_local.pop() {
+                t.run();
+                n += 1;
+            }
+            if let Some(t) = thief_lifo.take() {
+                t.run();
+                n += 1;
+            }
+            n
+        });
+        let mut n = 0;
+        if let Some(t) = lifo.take() {
+            t.run();
+            n += 1;
+        }
+        while let Some(t) = local.pop() {
+            t.run();
+            n += 1;
+        }
+        n += thief.join().unwrap();
+        assert_eq!(n, 2, "each task taken exactly once");
+        assert_eq!(runs.load(SeqCst), 2);
+        assert_freed(&sched);
+    });
+}
