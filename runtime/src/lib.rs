@@ -34,6 +34,7 @@
 pub mod blocking;
 mod builder;
 mod context;
+mod executor;
 pub mod promise;
 mod runtime;
 pub mod sync;
@@ -41,6 +42,7 @@ pub mod task;
 
 pub use builder::{Builder, Mode};
 pub use context::EnterGuard;
+pub use executor::{ThreadPool, run_in_executor};
 pub use runtime::{Handle, Runtime, run};
 pub use spindle_scheduler::{Metrics, WorkerMetrics};
 pub use task::{JoinError, JoinHandle, spawn, spawn_local, yield_now};
