@@ -83,10 +83,10 @@ pub(crate) fn block_on<F: Future>(
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
-        if root.woken.swap(false, SeqCst) {
-            if let Poll::Ready(out) = coop::budget(|| future.as_mut().poll(&mut cx)) {
-                return out;
-            }
+        if root.woken.swap(false, SeqCst)
+            && let Poll::Ready(out) = coop::budget(|| future.as_mut().poll(&mut cx))
+        {
+            return out;
         }
         let ran = drive.run_some(&pinned);
         if ran == 0 && !root.woken.load(SeqCst) && !pinned.has_tasks() && drive.may_park() {

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use crate::local::LocalQueue;
 use crate::task::{JoinHandle, TaskInfo, TaskMeta};
 
-crate::loom::thread_local!(static PINNED: RefCell<Option<Arc<LocalQueue>>> = RefCell::new(None));
+// Not `const`-initialised: loom's `thread_local!` does not take `const {}`.
+crate::loom::thread_local!(#[allow(clippy::missing_const_for_thread_local)] static PINNED: RefCell<Option<Arc<LocalQueue>>> = RefCell::new(None));
 
 /// The message of the `block_on`-inside-a-runtime panic.
 pub const BLOCK_ON_IN_RUNTIME: &str = "cannot call `block_on` from a thread that runs spindle tasks (a worker, \

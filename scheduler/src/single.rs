@@ -242,10 +242,10 @@ impl Driver<'_> {
             let mut core = c.borrow_mut();
             let core = core.as_mut()?;
             core.tick = core.tick.wrapping_add(1);
-            if core.tick % INJECTOR_INTERVAL == 0 {
-                if let Some(task) = self.shared.pop_remote() {
-                    return Some(task);
-                }
+            if core.tick.is_multiple_of(INJECTOR_INTERVAL)
+                && let Some(task) = self.shared.pop_remote()
+            {
+                return Some(task);
             }
             core.queue.pop_front().or_else(|| self.shared.pop_remote())
         })

@@ -85,11 +85,11 @@ impl Processor {
     /// Steps 1–5 of the module doc.
     fn next_task(&mut self, shared: &Shared, pinned: &LocalQueue) -> Option<Notified> {
         self.tick = self.tick.wrapping_add(1);
-        if self.tick % INJECTOR_INTERVAL == 0 {
-            if let Some(task) = shared.injector.pop().or_else(|| pinned.pop()) {
-                self.lifo_streak = 0;
-                return Some(task);
-            }
+        if self.tick.is_multiple_of(INJECTOR_INTERVAL)
+            && let Some(task) = shared.injector.pop().or_else(|| pinned.pop())
+        {
+            self.lifo_streak = 0;
+            return Some(task);
         }
         let lifo = &shared.remotes[self.index].lifo;
         if let Some(task) = lifo.take() {
@@ -134,11 +134,11 @@ impl Processor {
         }
         for i in 0..n {
             let victim = (start + i) % n;
-            if victim != self.index {
-                if let Some(task) = shared.remotes[victim].lifo.take() {
-                    stats.add_steal(1);
-                    return Some(task);
-                }
+            if victim != self.index
+                && let Some(task) = shared.remotes[victim].lifo.take()
+            {
+                stats.add_steal(1);
+                return Some(task);
             }
         }
         None
@@ -162,7 +162,8 @@ struct WorkerCtx {
     core: RefCell<Option<Box<Processor>>>,
 }
 
-crate::loom::thread_local!(static WORKER: Cell<*const WorkerCtx> = Cell::new(ptr::null()));
+// Not `const`-initialised: loom's `thread_local!` does not take `const {}`.
+crate::loom::thread_local!(#[allow(clippy::missing_const_for_thread_local)] static WORKER: Cell<*const WorkerCtx> = Cell::new(ptr::null()));
 
 /// Puts `task` on the current worker's processor if this thread is a worker
 /// of `shared` holding its processor; otherwise hands the task back.

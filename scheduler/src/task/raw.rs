@@ -201,15 +201,16 @@ where
         let snapshot = self.header.state.transition_to_complete();
         if !snapshot.is_join_interested() {
             // Nobody will read the output: drop it now, on this thread.
-            // SAFETY: no join handle, and `COMPLETE` bars every other reader.
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: no join handle, and `COMPLETE` bars every other
+                // reader of the stage.
                 self.stage
                     .with_mut(|stage| unsafe { *stage = Stage::Consumed })
             }));
         } else if snapshot.is_join_waker_set() {
-            // SAFETY: `JOIN_WAKER` was set when `COMPLETE` was, so the join
-            // handle no longer writes the slot.
             self.trailer.join_waker.with(|w| {
+                // SAFETY: `JOIN_WAKER` was set when `COMPLETE` was, so the
+                // join handle no longer writes the slot.
                 if let Some(w) = unsafe { &*w } {
                     w.wake_by_ref();
                 }

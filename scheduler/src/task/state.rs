@@ -43,7 +43,7 @@ const REF_ONE: usize = 1 << REF_SHIFT;
 const FLAGS: usize = REF_ONE - 1;
 
 /// The initial state: queued once, a join handle, three references.
-const INITIAL: usize = NOTIFIED | JOIN_INTEREST | 3 * REF_ONE;
+const INITIAL: usize = NOTIFIED | JOIN_INTEREST | (3 * REF_ONE);
 
 /// The atomic state of one task.
 pub(crate) struct State(AtomicUsize);
