@@ -15,7 +15,7 @@
 //! list; the lock is uncontended except in the instant both halves touch it.
 //! Resolving takes the waker out and wakes it after unlocking.
 //!
-//! ```ignore
+//! ```
 //! spindle::run(async {
 //!     let (resolver, promise) = spindle::promise::promise();
 //!     // e.g. a callback-based API calling back on its own thread:

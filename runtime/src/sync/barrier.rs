@@ -26,7 +26,7 @@ use super::waitlist::{Removed, WaitList, Waiter, WakeList};
 /// [`wait`](Barrier::wait), then releases them together; reusable round
 /// after round.
 ///
-/// ```ignore
+/// ```
 /// use std::sync::Arc;
 /// use spindle::sync::Barrier;
 ///

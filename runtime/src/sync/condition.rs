@@ -28,7 +28,7 @@ use super::waitlist::{Removed, WaitList, Waiter, WakeList};
 
 /// A condition variable for async tasks, with the [`Lock`] it works with.
 ///
-/// ```ignore
+/// ```
 /// use std::sync::Arc;
 /// use spindle::sync::Condition;
 ///

@@ -26,7 +26,7 @@ use super::waitlist::{WaitList, Waiter, WakeList};
 /// A flag that tasks wait for: [`wait`](Event::wait) completes once
 /// [`set`](Event::set) has been called; [`clear`](Event::clear) resets it.
 ///
-/// ```ignore
+/// ```
 /// use std::sync::Arc;
 /// use spindle::sync::Event;
 ///

@@ -27,7 +27,7 @@ use super::semaphore::PermitPool;
 /// The guard may be held across `.await` and is `Send` when `T: Send`, so a
 /// task holding it can move between workers.
 ///
-/// ```ignore
+/// ```
 /// use std::sync::Arc;
 /// use spindle::sync::Lock;
 ///

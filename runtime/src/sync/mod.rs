@@ -3,7 +3,7 @@
 //! [`Semaphore`], [`BoundedSemaphore`] and [`Barrier`].
 //!
 //! These are plain futures: they know nothing of the scheduler, so they work
-//! from any task in either mode (`SingleThread` or `Parallel`), and the non-async side
+//! from any task in either [`Mode`](crate::Mode), and the non-async side
 //! ([`Event::set`], [`Semaphore::release`], [`Queue::put_nowait`](GenericQueue::put_nowait))
 //! works from any thread, inside a runtime or not.
 //!

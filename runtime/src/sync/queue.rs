@@ -136,7 +136,7 @@ impl<T> Store<T> for Lifo<T> {
 /// asyncio's `Queue`: first in, first out. See [`GenericQueue`] for the
 /// methods.
 ///
-/// ```ignore
+/// ```
 /// use std::sync::Arc;
 /// use spindle::sync::Queue;
 ///

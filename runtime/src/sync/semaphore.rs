@@ -178,7 +178,7 @@ impl Drop for Acquire<'_> {
 /// waits for a permit, the [`SemaphorePermit`] returns it on drop. Waiters
 /// are served in FIFO order, and a cancelled `acquire` never loses a permit.
 ///
-/// ```ignore
+/// ```
 /// use std::sync::Arc;
 /// use spindle::sync::Semaphore;
 ///
@@ -248,7 +248,7 @@ impl Semaphore {
 /// (asyncio's `BoundedSemaphore`): a [`release`](BoundedSemaphore::release)
 /// past the bound is an error instead of a silent extra permit.
 ///
-/// ```ignore
+/// ```
 /// use spindle::sync::BoundedSemaphore;
 ///
 /// spindle::run(async {
