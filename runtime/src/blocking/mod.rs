@@ -74,8 +74,9 @@
 //! - the thread first: it retires and decrements `num_idle` and `num_threads`;
 //!   the submitter sees no idle thread and starts a new one.
 //!
-//! The loom model in `loom_tests.rs` checks this (and shutdown against
-//! submission) on this very code through `spindle_scheduler::loom`. loom has no
+//! The loom models in `loom_tests.rs` check this, shutdown against
+//! submission, a shutdown that times out, and failed thread creation, on this
+//! very code through `spindle_scheduler::loom`. loom has no
 //! clock, so under `cfg(loom)` a wait with a deadline releases the lock, lets
 //! any other thread run, re-takes it and reports "timed out": the timeout is a
 //! scheduling choice the model explores. A wait without a deadline

@@ -219,11 +219,19 @@ impl Inner {
                 state.num_threads += 1;
                 state.threads.insert(id, handle);
             }
-            Err(error) => tracing::warn!(
+            // Alive threads are busy (an idle one would have been claimed)
+            // and come back to the queue; with none alive, the job waits for
+            // the next submission to retry, or for shutdown to cancel it.
+            Err(error) if state.num_threads > 0 => tracing::warn!(
                 %error,
                 live_threads = state.num_threads,
                 queued = state.queue.len(),
-                "blocking pool could not start a thread; the job stays queued",
+                "blocking pool could not start a thread; the job waits for a busy one",
+            ),
+            Err(error) => tracing::error!(
+                %error,
+                queued = state.queue.len(),
+                "blocking pool could not start any thread; queued jobs wait for the next submission to retry",
             ),
         }
     }
