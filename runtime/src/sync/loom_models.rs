@@ -7,9 +7,10 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Wake, Waker};
 
-use spindle_scheduler::loom::{Arc, thread};
+use spindle_scheduler::loom::atomic::{AtomicBool, Ordering};
+use spindle_scheduler::loom::{Arc, spin_loop, thread};
 
-use super::{Event, Lock, Queue, Semaphore};
+use super::{Barrier, Condition, Event, Lock, Queue, Semaphore};
 
 /// Every model runs exhaustively, with no preemption bound: each has at
 /// most three threads and a handful of critical sections, so the whole set
@@ -118,6 +119,84 @@ fn bounded_queue_blocked_put_races_get() {
         assert_eq!(block_on(queue.get()), 2);
         putter.join().unwrap();
         assert!(queue.is_empty());
+    });
+}
+
+#[test]
+fn bounded_queue_cancelled_put_races_get() {
+    model(|| {
+        let queue = Arc::new(Queue::new(1));
+        queue.put_nowait(1).unwrap();
+        let getter = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                assert_eq!(block_on(queue.get()), 1);
+                queue.task_done().unwrap();
+            })
+        };
+        // Either the put got in (now or when the get freed room) or it was
+        // dropped with its item; never half of each.
+        let _ = poll_once(queue.put(2));
+        getter.join().unwrap();
+        let left = queue.qsize();
+        assert!(left <= 1);
+        if left == 1 {
+            assert_eq!(queue.get_nowait(), Ok(2));
+            queue.task_done().unwrap();
+        }
+        assert!(
+            queue.task_done().is_err(),
+            "unfinished count matches the items"
+        );
+    });
+}
+
+#[test]
+fn condition_notify_races_wait() {
+    model(|| {
+        let cond = Arc::new(Condition::new(false));
+        let notifier = {
+            let cond = cond.clone();
+            thread::spawn(move || {
+                *block_on(cond.lock()) = true;
+                cond.notify(1);
+            })
+        };
+        block_on(async {
+            let guard = cond.lock().await;
+            assert!(*cond.wait_for(guard, |ready| *ready).await);
+        });
+        notifier.join().unwrap();
+    });
+}
+
+#[test]
+fn barrier_cancelled_wait_races_arrival() {
+    model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        let other_done = Arc::new(AtomicBool::new(false));
+        let other = {
+            let (barrier, other_done) = (barrier.clone(), other_done.clone());
+            thread::spawn(move || {
+                let leader = block_on(barrier.wait()).is_leader();
+                other_done.store(true, Ordering::Release);
+                leader
+            })
+        };
+        // Main keeps arriving and walking away (a wait polled once, then
+        // dropped) until the other party is through. A dropped wait either
+        // took part in a completed round or counted itself back out, so the
+        // other party is released exactly once, with exactly one leader.
+        let mut leaders = 0;
+        while !other_done.load(Ordering::Acquire) {
+            if let Poll::Ready(result) = poll_once(barrier.wait()) {
+                leaders += result.is_leader() as usize;
+            }
+            spin_loop();
+        }
+        leaders += other.join().unwrap() as usize;
+        assert_eq!(leaders, 1);
+        assert_eq!(barrier.n_waiting(), 0);
     });
 }
 
