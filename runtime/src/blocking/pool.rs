@@ -106,10 +106,11 @@ impl Pool {
         }
     }
 
-    /// Submits `job`. Never blocks on other jobs: it wakes an idle thread,
-    /// starts a new one, or queues the job behind the busy ones. After
-    /// [`shutdown`](Pool::shutdown) the job is cancelled at once, on this
-    /// thread.
+    /// Submits `job`. Never waits for other jobs: it wakes an idle thread,
+    /// starts a new one, or queues the job behind the busy ones. Its cost is
+    /// a short critical section, plus creating an OS thread when the pool
+    /// grows. After [`shutdown`](Pool::shutdown) the job is cancelled at once,
+    /// on this thread.
     pub fn spawn(&self, job: Box<dyn Job>) {
         let mut state = self.inner.state.lock();
         if state.shutdown {
@@ -161,7 +162,8 @@ impl Pool {
         let last = state.last_exited.take();
         drop(state);
         if let Some(last) = last {
-            // The thread left its last critical section; this returns at once.
+            // It has left its last critical section: only its own final join
+            // and thread teardown remain, so this returns promptly.
             let _ = last.join();
         }
     }
@@ -254,7 +256,8 @@ impl Inner {
         self.exited.notify_all();
         drop(state);
         if let Some(previous) = previous {
-            // It left its last critical section before we entered ours.
+            // It left its last critical section before we entered ours, so
+            // this returns promptly.
             let _ = previous.join();
         }
     }
