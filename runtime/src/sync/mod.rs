@@ -55,4 +55,6 @@ pub use queue::{
     Fifo, GenericQueue, Lifo, LifoQueue, Priority, PriorityQueue, Queue, QueueEmpty, QueueFull,
     Store, TooManyTaskDone,
 };
-pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit, TooManyReleases};
+pub use semaphore::{
+    BoundedSemaphore, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TooManyReleases,
+};

@@ -41,6 +41,9 @@ use super::waitlist::{Removed, WaitList, Waiter, WakeList};
 
 /// How a queue orders its items. Implement it to make a queue with another
 /// order: [`GenericQueue`] does the waiting and counting.
+///
+/// The methods run with the queue's lock held (as do `T`'s `Ord` methods
+/// for [`Priority`]): they must not use the queue.
 pub trait Store<T>: Default {
     /// Number of items held.
     fn len(&self) -> usize;

@@ -21,6 +21,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use spindle_scheduler::loom::Mutex;
@@ -223,6 +224,21 @@ impl Semaphore {
         self.pool.try_permit()
     }
 
+    /// Like [`acquire`](Semaphore::acquire), for a semaphore in an `Arc`:
+    /// the permit owns a reference count instead of borrowing, so it can
+    /// move into a `'static` task.
+    pub async fn acquire_owned(self: Arc<Self>) -> OwnedSemaphorePermit {
+        self.pool.acquire().await;
+        OwnedSemaphorePermit { sem: Some(self) }
+    }
+
+    /// Like [`try_acquire`](Semaphore::try_acquire), giving an owned permit.
+    pub fn try_acquire_owned(self: Arc<Self>) -> Option<OwnedSemaphorePermit> {
+        self.pool
+            .try_acquire()
+            .then(|| OwnedSemaphorePermit { sem: Some(self) })
+    }
+
     /// How many permits are free.
     pub fn available_permits(&self) -> usize {
         self.pool.available()
@@ -326,6 +342,35 @@ impl fmt::Debug for SemaphorePermit<'_> {
     }
 }
 
+/// A permit of a [`Semaphore`] held through an `Arc`, from
+/// [`Semaphore::acquire_owned`]; returned when dropped.
+#[must_use = "the permit is released as soon as it is dropped"]
+#[derive(Debug)]
+pub struct OwnedSemaphorePermit {
+    /// `None` only after [`forget`](OwnedSemaphorePermit::forget).
+    sem: Option<Arc<Semaphore>>,
+}
+
+impl OwnedSemaphorePermit {
+    /// Keeps the permit taken for good (see [`SemaphorePermit::forget`]).
+    pub fn forget(mut self) {
+        self.sem = None;
+    }
+
+    /// The semaphore this permit belongs to.
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        self.sem.as_ref().expect("a live permit has its semaphore")
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        if let Some(sem) = &self.sem {
+            sem.release();
+        }
+    }
+}
+
 /// [`BoundedSemaphore::release`] would raise the free permits above the
 /// initial count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,7 +393,6 @@ impl std::error::Error for TooManyReleases {}
 #[cfg(all(test, not(loom)))]
 mod tests {
     use std::pin::pin;
-    use std::sync::Arc;
 
     use super::*;
     use crate::sync::testing::{block_on, counting_waker, poll_once};
@@ -413,6 +457,18 @@ mod tests {
         assert!(bounded.try_acquire().is_none());
         assert_eq!(bounded.available_permits(), 0);
         drop(permit);
+    }
+
+    #[test]
+    fn owned_permits_return_on_drop_unless_forgotten() {
+        let sem = Arc::new(Semaphore::new(2));
+        let a = block_on(sem.clone().acquire_owned());
+        let b = sem.clone().try_acquire_owned().unwrap();
+        assert!(sem.clone().try_acquire_owned().is_none());
+        assert!(Arc::ptr_eq(a.semaphore(), &sem));
+        drop(a);
+        b.forget();
+        assert_eq!(sem.available_permits(), 1);
     }
 
     #[test]
