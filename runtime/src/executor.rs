@@ -76,7 +76,7 @@ where
 ///     for j in jobs {
 ///         total += j.await.unwrap();
 ///     }
-///     assert_eq!(total, 120);
+///     assert_eq!(total, 84);
 /// });
 /// ```
 pub struct ThreadPool {
