@@ -135,14 +135,13 @@ fn bounded_queue_delivers_every_item_once_while_consumers_are_aborted() {
             })
             .collect();
         let mut consumers: Vec<JoinHandle<()>> = (0..CONSUMERS).map(|_| consumer()).collect();
+        let mut aborted = Vec::with_capacity(ABORTS);
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-        let mut aborts = 0;
-        while aborts < ABORTS && delivered.load(Ordering::SeqCst) < ITEMS {
+        while aborted.len() < ABORTS && delivered.load(Ordering::SeqCst) < ITEMS {
             yield_times(rng.below(4)).await;
             let victim = rng.below(CONSUMERS);
             consumers[victim].abort();
-            consumers[victim] = consumer();
-            aborts += 1;
+            aborted.push(std::mem::replace(&mut consumers[victim], consumer()));
         }
         for producer in producers {
             producer.await.unwrap();
@@ -153,9 +152,12 @@ fn bounded_queue_delivers_every_item_once_while_consumers_are_aborted() {
             assert_eq!(count.load(Ordering::SeqCst), 1, "{mode:?}: item {item}");
         }
         assert!(queue.is_empty());
-        for c in consumers {
+        for c in aborted.into_iter().chain(consumers) {
             c.abort();
-            assert!(c.await.unwrap_err().is_cancelled());
+            assert!(
+                c.await.unwrap_err().is_cancelled(),
+                "{mode:?}: a consumer panicked"
+            );
         }
     });
 }
@@ -218,14 +220,18 @@ fn semaphore_permits_are_conserved_under_random_cancellation() {
             })
         };
         let mut tasks: Vec<JoinHandle<()>> = (0..TASKS).map(|_| worker()).collect();
+        // An abort lands at the task's next await: a task aborted while it
+        // runs on another worker still holds its permit until then. Keep
+        // every handle and await them all before counting permits.
+        let mut aborted = Vec::with_capacity(ABORTS);
         let mut rng = XorShift(0xDEAD_BEEF_CAFE_F00D);
         for _ in 0..ABORTS {
             yield_times(rng.below(3)).await;
             let victim = rng.below(TASKS);
             tasks[victim].abort();
-            tasks[victim] = worker();
+            aborted.push(std::mem::replace(&mut tasks[victim], worker()));
         }
-        for task in tasks {
+        for task in aborted.into_iter().chain(tasks) {
             task.abort();
             assert!(
                 task.await.unwrap_err().is_cancelled(),
