@@ -29,10 +29,16 @@
 //! Both share one reactor thread (mio) for IO and timers and one blocking
 //! pool for [`run_in_executor`].
 
-#![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::undocumented_unsafe_blocks
+)]
 
 pub mod blocking;
 mod builder;
+#[doc(hidden)]
+pub mod combinators;
 mod context;
 mod executor;
 pub mod promise;
@@ -41,6 +47,9 @@ pub mod sync;
 pub mod task;
 
 pub use builder::{Builder, Mode};
+pub use combinators::{
+    AsCompleted, Done, ReturnWhen, TaskGroup, as_completed, gather, gather_settled, wait,
+};
 pub use context::EnterGuard;
 pub use executor::{ThreadPool, run_in_executor};
 pub use runtime::{Handle, Runtime, run};
@@ -60,8 +69,13 @@ pub mod net {
 /// The `futures` IO extension traits (`read_exact`, `write_all`, …) for
 /// spindle's streams.
 pub mod io {
-    pub use futures_util::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, copy};
     pub use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
+    pub use futures_util::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, copy};
 }
 
 pub use time::timeout as wait_for;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use futures_util::try_join;
+}

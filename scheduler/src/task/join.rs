@@ -67,6 +67,25 @@ impl<T> JoinHandle<T> {
         self.header().state.load().is_complete()
     }
 
+    /// Waits for the task to finish without taking its output: `Ready` once
+    /// it has, after which awaiting the handle returns at once. This is what
+    /// `wait` builds on (asyncio's `wait` leaves results in the tasks).
+    pub fn poll_finished(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the handle holds the join interest and a reference.
+        if unsafe { (self.header().vtable.poll_complete)(self.raw, cx.waker()) } {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Whether the task finished with a `JoinError` (panicked or cancelled)
+    /// that this handle has not returned yet.
+    pub fn is_failed(&self) -> bool {
+        // SAFETY: the handle holds the join interest and a reference.
+        unsafe { (self.header().vtable.output_is_err)(self.raw) }
+    }
+
     /// The task's id, the same value `task::current_id()` returns inside it.
     pub fn id(&self) -> TaskId {
         self.header().id

@@ -74,6 +74,10 @@ pub(crate) struct Vtable {
     /// Drops the future in place and completes as cancelled; the caller holds
     /// `RUNNING` (claimed by shutdown).
     pub(crate) cancel_in_place: unsafe fn(NonNull<Header>),
+    /// Join handle: whether the stored output is a `JoinError`.
+    pub(crate) output_is_err: unsafe fn(NonNull<Header>) -> bool,
+    /// Join handle: like `try_read_output` but leaves the output in place.
+    pub(crate) poll_complete: unsafe fn(NonNull<Header>, waker: &Waker) -> bool,
 }
 
 pub(crate) enum Stage<F: Future> {
@@ -107,6 +111,8 @@ where
         try_read_output: try_read_output::<F, S>,
         drop_output: drop_output::<F, S>,
         cancel_in_place: cancel_in_place::<F, S>,
+        output_is_err: output_is_err::<F, S>,
+        poll_complete: poll_complete::<F, S>,
     };
 
     /// Allocates the cell; the state starts with three references.
@@ -311,6 +317,27 @@ unsafe fn try_read_output<F: Future + 'static, S: Schedule>(
             _ => panic!("JoinHandle polled after it returned its output"),
         }
     }
+}
+
+unsafe fn output_is_err<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the join handle's reference keeps the cell alive.
+    let cell = unsafe { Cell::<F, S>::from_header(ptr) };
+    if !cell.header.state.load().is_complete() {
+        return false;
+    }
+    // SAFETY: `COMPLETE` is set and the caller holds the join interest: the
+    // stage is the join handle's, and nobody else touches it.
+    cell.stage
+        .with(|s| matches!(unsafe { &*s }, Stage::Finished(Err(_))))
+}
+
+unsafe fn poll_complete<F: Future + 'static, S: Schedule>(
+    ptr: NonNull<Header>,
+    waker: &Waker,
+) -> bool {
+    // SAFETY: the join handle's reference keeps the cell alive.
+    let cell = unsafe { Cell::<F, S>::from_header(ptr) };
+    can_read_output(&cell.header, &cell.trailer, waker)
 }
 
 /// Returns whether the output is ready; if not, leaves `waker` in the slot.
