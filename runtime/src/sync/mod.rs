@@ -29,6 +29,11 @@
 //!    notification goes to the next waiter (or back to the state) in the
 //!    same critical section. Nothing is lost to cancellation.
 //!
+//! The cost of rule 2 is tokio's, not asyncio's: under contention a resource
+//! handed to a task that has not run yet stays idle until it does (a lock
+//! convoy), where a barging lock would let the running task take it. spindle
+//! chooses fairness; nobody waits forever behind a stream of newcomers.
+//!
 //! Slots are reused, so a primitive that is in use allocates nothing per
 //! wait; intrusive nodes pinned in each future would save the slab but
 //! need `unsafe` on every path (see `waitlist.rs` for the trade-off).

@@ -20,6 +20,8 @@
 //!
 //! Because a slot is freed only by the future that owns it, a key can never
 //! point at a slot reused by another waiter, so keys need no generation count.
+//! The slab never shrinks: a primitive keeps room for as many waiters as it
+//! once had at the same time (a few dozen bytes each).
 //!
 //! Handing the resource to the waiter *at notification time* (instead of
 //! waking it to race for the resource) is what makes the primitives FIFO fair:
