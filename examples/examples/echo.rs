@@ -9,7 +9,7 @@
 //! per connection that copies everything it reads back. Each client task
 //! connects, splits its stream, writes its messages from one task while it
 //! reads and checks the echo in another, then reports. The program prints the
-//! round-trip throughput and exits non-zero if any byte came back wrong.
+//! echo throughput and exits non-zero if any byte came back wrong.
 //!
 //! The same code runs in either mode; `--mode` only picks the runtime.
 

@@ -7,11 +7,12 @@
 //! loops:
 //!
 //! 1. advance the timer wheel to now, collecting the wakers of due timers,
-//!    and derive the `epoll` timeout from the next deadline;
+//!    and derive the sleep from the next deadline (on Linux a `timerfd`
+//!    armed for it, elsewhere the `epoll` timeout; see `timer`);
 //! 2. wake those wakers (no lock held);
-//! 3. block in `Poll::poll` until an IO event, the timeout, or the reactor's
-//!    own `mio::Waker` (rung when a new timer becomes the earliest deadline,
-//!    and on shutdown);
+//! 3. block in `Poll::poll` until an IO event, the timer deadline, or the
+//!    reactor's own `mio::Waker` (rung when a new timer becomes the earliest
+//!    deadline, and on shutdown);
 //! 4. for each event, look the token up in the registration table
 //!    ([`IoSlab`]), set the resource's readiness and collect the wakers it
 //!    satisfies; wake them once the table lock is released.
@@ -56,8 +57,10 @@ use mio::event::Source;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::registration::{READ_CLOSED, READABLE, ScheduledIo, WRITABLE, WRITE_CLOSED};
+#[cfg(target_os = "linux")]
+use crate::slab::TIMER_TOKEN;
 use crate::slab::{IoSlab, WAKER_TOKEN};
-use crate::timer::Timers;
+use crate::timer::{NextTimer, Timers};
 
 /// Events read per `epoll_wait`: enough to drain a busy server in few calls,
 /// small enough (24 KiB) to stay in cache.
@@ -120,11 +123,12 @@ impl Reactor {
             timers: Timers::new(),
             shut_down: AtomicBool::new(false),
         });
+        let timer_sleep = TimerSleep::new(poll.registry())?;
         let thread = {
             let inner = inner.clone();
             std::thread::Builder::new()
                 .name(format!("{thread_name}-reactor"))
-                .spawn(move || run(poll, &inner))?
+                .spawn(move || run(poll, &inner, timer_sleep))?
         };
         Ok(Reactor {
             handle: ReactorHandle { inner },
@@ -177,12 +181,82 @@ impl fmt::Debug for Reactor {
     }
 }
 
+/// How the reactor thread sleeps until the next timer deadline.
+///
+/// On Linux a `timerfd` armed for the deadline (sub-millisecond precision;
+/// see `timer`), re-armed only when the deadline's tick changes. Elsewhere
+/// the `epoll`/`kqueue` timeout, which mio rounds up to whole milliseconds.
+#[derive(Debug)]
+struct TimerSleep {
+    #[cfg(target_os = "linux")]
+    fd: crate::timer::timerfd::TimerFd,
+    #[cfg(target_os = "linux")]
+    armed: Option<u64>,
+}
+
+impl TimerSleep {
+    /// Sets up the sleep mechanism on `registry`.
+    fn new(registry: &mio::Registry) -> io::Result<TimerSleep> {
+        #[cfg(target_os = "linux")]
+        return Ok(TimerSleep {
+            fd: crate::timer::timerfd::TimerFd::new(registry, TIMER_TOKEN)?,
+            armed: None,
+        });
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = registry;
+            Ok(TimerSleep {})
+        }
+    }
+
+    /// Prepares to sleep until `next` and returns the poll timeout to use.
+    #[cfg(target_os = "linux")]
+    fn poll_timeout(&mut self, next: Option<NextTimer>) -> Option<std::time::Duration> {
+        let tick = next.map(|n| n.tick);
+        if tick == self.armed {
+            return None;
+        }
+        match self.fd.arm(next.map(|n| n.wait)) {
+            Ok(()) => {
+                self.armed = tick;
+                None
+            }
+            Err(e) => {
+                // Never expected (the descriptor and value are valid); fall
+                // back to the millisecond poll timeout for this round.
+                tracing::error!("spindle reactor: cannot arm the timerfd: {e}");
+                self.armed = None;
+                next.map(|n| n.wait)
+            }
+        }
+    }
+
+    /// Notes an event that belongs to no IO resource: the `timerfd` expired,
+    /// so it is disarmed and the next deadline must be armed afresh even if
+    /// its tick did not change.
+    fn on_event(&mut self, token: Token) {
+        #[cfg(target_os = "linux")]
+        if token == TIMER_TOKEN {
+            self.armed = None;
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = token;
+    }
+
+    /// Prepares to sleep until `next` and returns the poll timeout to use.
+    #[cfg(not(target_os = "linux"))]
+    fn poll_timeout(&mut self, next: Option<NextTimer>) -> Option<std::time::Duration> {
+        next.map(|n| n.wait)
+    }
+}
+
 /// The reactor thread's loop. See the module docs.
-fn run(mut poll: Poll, inner: &Inner) {
+fn run(mut poll: Poll, inner: &Inner, mut timer_sleep: TimerSleep) {
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
     let mut wake = Vec::new();
     while !inner.shut_down.load(Ordering::Acquire) {
-        let timeout = inner.timers.process(Instant::now(), &mut wake);
+        let next = inner.timers.process(Instant::now(), &mut wake);
+        let timeout = timer_sleep.poll_timeout(next);
         wake.drain(..).for_each(Waker::wake);
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -197,6 +271,8 @@ fn run(mut poll: Poll, inner: &Inner) {
             for event in &events {
                 if let Some(io) = ios.get(event.token()) {
                     io.set_readiness(readiness_of(event), &mut wake);
+                } else {
+                    timer_sleep.on_event(event.token());
                 }
             }
         }

@@ -36,6 +36,11 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 /// The token of the reactor's own `mio::Waker`: an index no slot ever gets,
 /// because [`IoSlab::insert`] refuses to grow that far.
 pub(crate) const WAKER_TOKEN: Token = Token(INDEX_MASK);
+/// The token of the reactor's timer descriptor (Linux), reserved likewise.
+#[cfg(target_os = "linux")]
+pub(crate) const TIMER_TOKEN: Token = Token(INDEX_MASK - 1);
+/// Slots the table may hold: every index below the reserved tokens'.
+const MAX_SLOTS: usize = INDEX_MASK - 1;
 
 /// One slot of the table.
 #[derive(Debug)]
@@ -62,7 +67,7 @@ impl IoSlab {
         }
         let index = match self.free.pop() {
             Some(index) => index,
-            None if self.slots.len() < INDEX_MASK => {
+            None if self.slots.len() < MAX_SLOTS => {
                 self.slots.push(Slot {
                     generation: 0,
                     io: None,

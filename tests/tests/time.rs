@@ -15,7 +15,7 @@ use tests::both_modes;
 fn ten_thousand_timers_fire_in_deadline_order_and_never_early() {
     const TIMERS: u64 = 10_000;
     // 200 deadlines 5 ms apart, 50 timers each: groups are far wider than
-    // the 1 ms tick, so their order is the reactor's, not the executor's.
+    // the timer tick, so their order is the reactor's, not the executor's.
     const GROUP: u64 = 50;
     both_modes(|mode| async move {
         let start = Instant::now() + Duration::from_millis(50);

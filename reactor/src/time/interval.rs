@@ -17,19 +17,20 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use super::{Instant, Sleep, deadline_after, sleep_until};
+use crate::timer::TICK;
 
 /// The shortest period an interval runs at: the timer resolution. A zero
 /// period is raised to this instead of panicking or spinning.
-const MIN_PERIOD: Duration = Duration::from_millis(1);
+const MIN_PERIOD: Duration = TICK;
 
 /// An interval whose first tick completes immediately and then every
-/// `period` (a zero period is raised to 1 ms, the timer resolution).
+/// `period` (a zero period is raised to the 100 µs timer resolution).
 pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }
 
 /// An interval whose first tick completes at `start` and then every `period`
-/// (a zero period is raised to 1 ms, the timer resolution).
+/// (a zero period is raised to the 100 µs timer resolution).
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
     Interval {
         sleep: sleep_until(start),

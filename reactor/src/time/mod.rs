@@ -22,8 +22,8 @@
 //! the first poll without touching the wheel, so zero durations complete
 //! promptly and never allocate a timer entry.
 //!
-//! Timers fire on or after their deadline, never before, with 1 ms
-//! resolution (see `timer` for why). Durations too large to add to
+//! Timers fire on or after their deadline, never before, with 100 µs
+//! resolution (see `timer` for how). Durations too large to add to
 //! `Instant::now()` (`Duration::MAX`) saturate to a deadline about 30 years
 //! out, so they never overflow or panic.
 //!

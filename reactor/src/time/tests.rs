@@ -32,7 +32,7 @@ fn timers_fire_in_deadline_order_and_never_early() {
     run(async {
         let log = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let start = Instant::now();
-        // Deadlines 2 ms apart (wider than the 1 ms tick), inserted shuffled;
+        // Deadlines 2 ms apart (wider than the 100 µs tick), inserted shuffled;
         // the order is the order the reactor wakes them, not an executor's.
         let mut sleeps: Vec<_> = (0..200u64)
             .map(|i| (i * 37) % 200)
@@ -112,7 +112,7 @@ fn zero_and_max_durations_neither_panic_nor_overflow() {
         drop(forever);
         assert_eq!(live_timers(), 0);
         let mut ticks = interval(Duration::ZERO);
-        assert_eq!(ticks.period(), Duration::from_millis(1));
+        assert_eq!(ticks.period(), crate::timer::TICK);
         ticks.tick().await;
         ticks.tick().await;
     });
@@ -243,5 +243,27 @@ fn a_new_earliest_timer_interrupts_a_long_poll() {
         let start = Instant::now();
         sleep(Duration::from_millis(5)).await;
         assert!(start.elapsed() < Duration::from_secs(5));
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sub_millisecond_sleeps_are_not_rounded_up_to_a_millisecond() {
+    run(async {
+        // The median of many 200 µs sleeps: robust to a loaded machine, and
+        // with epoll's millisecond timeout it would be 1 ms or more.
+        let mut took: Vec<Duration> = Vec::new();
+        for _ in 0..21 {
+            let start = Instant::now();
+            sleep(Duration::from_micros(200)).await;
+            took.push(start.elapsed());
+        }
+        took.sort();
+        assert!(took[0] >= Duration::from_micros(200), "never early");
+        assert!(
+            took[10] < Duration::from_micros(900),
+            "median {:?}",
+            took[10]
+        );
     });
 }

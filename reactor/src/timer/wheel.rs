@@ -50,8 +50,8 @@ use std::task::Waker;
 const SLOT_BITS: u32 = 6;
 /// Slots per level: 64 makes the occupancy mask one `u64`.
 const SLOTS: usize = 1 << SLOT_BITS;
-/// Six levels of 64 slots span 2^36 ticks; at 1 ms a tick that is about
-/// 795 days, after which timers ride the top level as a ring.
+/// Six levels of 64 slots span 2^36 ticks; at 100 µs a tick that is about
+/// 79 days, after which timers ride the top level as a ring.
 const LEVELS: usize = 6;
 /// Ticks the whole wheel spans.
 const SPAN: u64 = 1 << (SLOT_BITS * LEVELS as u32);
