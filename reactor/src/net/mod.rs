@@ -46,7 +46,7 @@
 
 pub mod tcp;
 mod udp;
-mod unix;
+pub mod unix;
 
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -55,6 +55,16 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
+
+    /// Adopts a listener set up with `std` (or `socket2`, for options
+    /// `bind` does not offer), switching it to non-blocking mode. Must be
+    /// called inside a spindle runtime.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        let listener = mio::net::TcpListener::from_std(listener);
+        let io = PollEvented::with_interest(current_handle(), listener, Interest::READABLE)?;
+        Ok(TcpListener { io })
+    }
 }
 
 impl fmt::Debug for TcpListener {
@@ -85,6 +95,14 @@ impl TcpStream {
             }
         })
         .await
+    }
+
+    /// Adopts a connected `std` stream, switching it to non-blocking mode.
+    /// Must be called inside a spindle runtime.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        let io = PollEvented::new(current_handle(), mio::net::TcpStream::from_std(stream))?;
+        Ok(TcpStream { io })
     }
 
     /// The address of the peer.

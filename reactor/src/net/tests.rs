@@ -177,11 +177,17 @@ fn unix_round_trip_and_pair() {
         );
         std::fs::remove_file(&path).unwrap();
 
-        let (mut x, mut y) = UnixStream::pair().unwrap();
-        x.write_all(b"pair").await.unwrap();
-        let mut buf = [0; 4];
-        y.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"pair");
+        let (x, mut y) = UnixStream::pair().unwrap();
+        let (mut x_rd, mut x_wr) = x.into_split();
+        x_wr.write_all(b"pair").await.unwrap();
+        drop(x_wr);
+        let mut buf = Vec::new();
+        y.read_to_end(&mut buf).await.unwrap();
+        assert_eq!(buf, b"pair", "dropping the write half sent EOF");
+        y.write_all(b"back").await.unwrap();
+        let mut back = [0; 4];
+        x_rd.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"back");
         let missing = UnixStream::connect(socket_path()).await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
     });
@@ -248,5 +254,25 @@ fn concurrent_accepts_on_one_listener_all_complete() {
         for acceptor in acceptors {
             acceptor.join().unwrap().unwrap();
         }
+    });
+}
+
+#[test]
+fn std_sockets_can_be_adopted() {
+    run(async {
+        let listener =
+            TcpListener::from_std(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::from_std(std::net::TcpStream::connect(addr).unwrap()).unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        client.write_all(b"adopted").await.unwrap();
+        let mut buf = [0; 7];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"adopted");
+        let udp = UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
+        udp.send_to(b"self", udp.local_addr().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(udp.recv(&mut buf).await.unwrap(), 4);
     });
 }

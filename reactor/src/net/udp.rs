@@ -32,6 +32,14 @@ impl UdpSocket {
         .await
     }
 
+    /// Adopts a `std` socket (e.g. one configured with `socket2`), switching
+    /// it to non-blocking mode. Must be called inside a spindle runtime.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(true)?;
+        let io = PollEvented::new(current_handle(), mio::net::UdpSocket::from_std(socket))?;
+        Ok(UdpSocket { io })
+    }
+
     /// Sets the default peer for [`send`](Self::send) and the only source
     /// [`recv`](Self::recv) accepts (each resolved address in turn).
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {

@@ -1,5 +1,6 @@
-//! Unix-domain streams: [`UnixListener`] and [`UnixStream`]. See
-//! [`crate::net`] for the shared mechanism and error policy.
+//! Unix-domain streams: [`UnixListener`], [`UnixStream`] and the owned
+//! halves of a split stream. See [`crate::net`] for the shared mechanism and
+//! error policy.
 
 use std::fmt;
 use std::future::poll_fn;
@@ -8,6 +9,7 @@ use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use futures_io::{AsyncRead, AsyncWrite};
@@ -102,6 +104,41 @@ impl UnixStream {
     }
 }
 
+impl UnixStream {
+    /// Splits the stream into halves that can move to different tasks.
+    /// Dropping the write half shuts down the write direction.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let shared = Arc::new(self);
+        (
+            OwnedReadHalf {
+                stream: shared.clone(),
+            },
+            OwnedWriteHalf { stream: shared },
+        )
+    }
+
+    /// Reads into `buf`.
+    fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_read(cx, buf)
+    }
+
+    /// Writes from `buf`.
+    fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_write_with(cx, buf.len(), |mut s| s.write(buf))
+    }
+
+    /// Writes from `bufs`.
+    fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.io
+            .poll_write_with(cx, len, |mut s| s.write_vectored(bufs))
+    }
+}
+
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("UnixStream")
@@ -116,7 +153,7 @@ impl AsyncRead for UnixStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_read(cx, buf)
+        self.poll_read_priv(cx, buf)
     }
 }
 
@@ -126,7 +163,7 @@ impl AsyncWrite for UnixStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_write_with(cx, buf.len(), |mut s| s.write(buf))
+        self.poll_write_priv(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -134,9 +171,7 @@ impl AsyncWrite for UnixStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.io
-            .poll_write_with(cx, len, |mut s| s.write_vectored(bufs))
+        self.poll_write_vectored_priv(cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -146,5 +181,61 @@ impl AsyncWrite for UnixStream {
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+}
+
+/// The read half of a [`UnixStream`], from [`UnixStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    stream: Arc<UnixStream>,
+}
+
+/// The write half of a [`UnixStream`], from [`UnixStream::into_split`].
+/// Dropping it (or closing it) shuts down the write direction.
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    stream: Arc<UnixStream>,
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.poll_read_priv(cx, buf)
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.poll_write_priv(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.poll_write_vectored_priv(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.stream.shutdown(Shutdown::Write))
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        // The peer must see EOF even if the read half lives on.
+        let _ = self.stream.shutdown(Shutdown::Write);
     }
 }

@@ -13,6 +13,7 @@
 //! makes the period drift under load.
 
 use std::future::poll_fn;
+use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -74,5 +75,14 @@ impl Interval {
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
         self.sleep.reset(deadline_after(self.period));
+    }
+}
+
+/// An interval is an endless stream of tick instants.
+impl futures_core::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
     }
 }

@@ -178,6 +178,16 @@ fn interval_keeps_its_period() {
 }
 
 #[test]
+fn an_interval_is_a_stream_of_ticks() {
+    use futures_util::StreamExt;
+    run(async {
+        let period = Duration::from_millis(2);
+        let ticks: Vec<Instant> = interval(period).take(3).collect().await;
+        assert_eq!(ticks[2] - ticks[0], period * 2);
+    });
+}
+
+#[test]
 fn interval_skips_missed_ticks() {
     run(async {
         let start = Instant::now();
