@@ -313,6 +313,28 @@ mod loom_tests {
         });
     }
 
+    /// The reactor shuts down while a task registers: the task sees the
+    /// shutdown error or is woken to see it.
+    #[test]
+    fn shutdown_vs_waker_registration_loses_no_wakeup() {
+        loom::model(|| {
+            let io = Arc::new(ScheduledIo::new());
+            let reactor = {
+                let io = io.clone();
+                loom::thread::spawn(move || {
+                    let mut wake = Vec::new();
+                    io.shutdown(&mut wake);
+                    wake.into_iter().for_each(Waker::wake);
+                })
+            };
+            let (waker, woken) = counting_waker();
+            let polled = io.poll_ready(&mut Context::from_waker(&waker), Direction::Write);
+            reactor.join().unwrap();
+            let failed = matches!(polled, Poll::Ready(Err(_)));
+            assert!(failed || woken.get() == 1, "lost shutdown wakeup");
+        });
+    }
+
     /// A task clears readiness after `WouldBlock` while a new event arrives:
     /// the new event survives the clear or wakes the task.
     #[test]
