@@ -191,7 +191,7 @@ fn interval_keeps_its_period_under_load() {
             assert!(Instant::now() >= at, "{mode:?}: tick early");
             let gap = at - last;
             assert!(
-                gap >= period && gap.as_nanos() % period.as_nanos() == 0,
+                gap >= period && gap.as_nanos().is_multiple_of(period.as_nanos()),
                 "{mode:?}: {gap:?}"
             );
             last = at;

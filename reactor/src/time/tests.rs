@@ -173,7 +173,7 @@ fn interval_keeps_its_period() {
             // gap is a whole number of periods, never a fraction.
             let gap = at - last;
             assert!(
-                gap >= period && gap.as_nanos() % period.as_nanos() == 0,
+                gap >= period && gap.as_nanos().is_multiple_of(period.as_nanos()),
                 "{gap:?}"
             );
             assert!(Instant::now() >= at, "tick early");
@@ -191,7 +191,7 @@ fn an_interval_is_a_stream_of_ticks() {
         let ticks: Vec<Instant> = interval(period).take(3).collect().await;
         let span = ticks[2] - ticks[0];
         assert!(
-            span >= period * 2 && span.as_nanos() % period.as_nanos() == 0,
+            span >= period * 2 && span.as_nanos().is_multiple_of(period.as_nanos()),
             "{span:?}"
         );
     });
@@ -214,7 +214,7 @@ fn interval_skips_missed_ticks() {
         // the ticks at 2 and 3 periods are skipped, not delivered late.
         let next = ticks.tick().await;
         assert!(next >= start + period * 4, "missed ticks skipped");
-        assert_eq!((next - start).as_nanos() % period.as_nanos(), 0);
+        assert!((next - start).as_nanos().is_multiple_of(period.as_nanos()));
     });
 }
 
