@@ -60,7 +60,7 @@ impl<T> Lock<T> {
     /// An unlocked lock protecting `value`.
     pub fn new(value: T) -> Self {
         Lock {
-            permit: PermitPool::new(1, 1),
+            permit: PermitPool::new(1, Some(1)),
             value: UnsafeCell::new(value),
         }
     }

@@ -45,8 +45,10 @@
 //!
 //! 1. **Check, else queue, in one critical section.** A waiter reads the
 //!    state and queues under the same lock a setter changes it under, so
-//!    no wakeup is lost. The fast path is that one uncontended lock (or, for
-//!    a set [`Event`], one atomic load).
+//!    no wakeup is lost. The fast path is that one uncontended lock, or
+//!    lock-free: one atomic load to wait on a set [`Event`], one CAS to take
+//!    a free [`Semaphore`] permit or [`Lock`], or to give one back when
+//!    nobody waits.
 //! 2. **Hand over, don't wake to race.** A released permit, a put item or a
 //!    freed lock goes straight into the front waiter's slot. The waker only
 //!    tells the task to collect it, so no later arrival can barge in:
@@ -67,11 +69,10 @@
 //! Wakers are collected under the lock and woken after it is released.
 //!
 //! Measured uncontended on one thread (release build, 2026-11-25, the
-//! development VM): `Lock` lock + unlock 39 ns, `Semaphore` acquire + release
-//! 40 ns, `Queue` `put_nowait` + `get_nowait` 38 ns, `wait` on a set `Event`
-//! 4 ns, `promise()` + `resolve` + `.await` 85 ns. A lock-free acquire (a CAS
-//! on the permit count, as tokio's semaphore does) would save one of the two
-//! lock round trips; not done yet.
+//! development VM): `Lock` lock + unlock 19 ns, `Semaphore` acquire +
+//! release 17 ns (each one CAS; 40 ns when both took the mutex), `Queue`
+//! `put_nowait` + `get_nowait` 29 ns, `wait` on a set `Event` 3 ns,
+//! `promise()` + `resolve` + `.await` 66 ns.
 
 mod barrier;
 mod condition;

@@ -2,21 +2,30 @@
 //!
 //! # Mechanism
 //!
-//! Both are a [`PermitPool`]: a permit counter and a [`WaitList`] under one
-//! mutex. The invariant is *free permits and queued waiters never coexist*:
-//! a released permit goes straight to the front waiter (marked notified in
-//! its slot) and only reaches the counter when nobody waits. Hence
+//! Both are a [`PermitPool`]: an atomic state word and a [`WaitList`] of
+//! acquirers under a mutex. The word holds the free permits (shifted left
+//! by one) and a `QUEUED` bit that says "some acquirer may be queued: a
+//! release must take the lock". The invariants, kept by doing every change
+//! of the list under the lock:
 //!
-//! - acquiring is one uncontended lock: take a permit if the counter has
-//!   one, else queue; a late arrival cannot take a permit that a queued
-//!   waiter is entitled to, so service is FIFO;
-//! - a cancelled acquire that was already handed a permit returns it through
-//!   the same path as a release, so the next waiter gets it and no permit is
-//!   lost.
+//! - *Queued acquirers exist only while no permit is free*, so a released
+//!   permit goes straight to the front waiter (marked notified in its slot)
+//!   and reaches the counter only when nobody waits. A late arrival cannot
+//!   take a permit a queued waiter is entitled to: service is FIFO.
+//! - *`QUEUED` is clear only while no acquirer is queued.* An acquirer that
+//!   finds no permit sets the bit with a compare-and-swap that fails if a
+//!   permit appeared meanwhile, and queues before it unlocks; a release that
+//!   sees the bit goes to the lock and finds the waiter. The bit is cleared
+//!   under the lock when the list empties. (Set with an empty list is only a
+//!   slower release.)
+//!
+//! So the uncontended paths are lock-free: `acquire` with a permit free is
+//! one CAS, a `release` with nobody queued is one CAS (tokio's semaphore
+//! takes its lock on every release). A cancelled acquire that was already
+//! handed a permit gives it back through the locked release path, so the
+//! next waiter gets it and no permit is lost.
 //!
 //! [`Lock`](super::Lock) is a one-permit pool plus the protected value.
-//!
-//! # Example
 
 use std::fmt;
 use std::future::Future;
@@ -25,62 +34,65 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use spindle_scheduler::loom::Mutex;
+use spindle_scheduler::loom::atomic::{AtomicUsize, Ordering};
 
 use super::waitlist::{Removed, WaitList, Waiter, WakeList};
+
+/// Bit 0 of [`PermitPool::state`]: an acquirer may be queued.
+const QUEUED: usize = 1;
+/// The bits above [`QUEUED`] count free permits.
+const PERMIT_SHIFT: u32 = 1;
+/// The most permits the state word can count.
+const MAX_PERMITS: usize = usize::MAX >> PERMIT_SHIFT;
+
+fn permits(state: usize) -> usize {
+    state >> PERMIT_SHIFT
+}
 
 /// A permit counter with a FIFO list of acquirers; see the module docs.
 #[derive(Debug)]
 pub(crate) struct PermitPool {
-    state: Mutex<PoolState>,
-    /// `BoundedSemaphore`'s ceiling on free permits; `usize::MAX` otherwise.
+    /// Free permits `<< PERMIT_SHIFT`, `| QUEUED`.
+    state: AtomicUsize,
+    waiters: Mutex<WaitList<()>>,
+    /// `BoundedSemaphore`'s ceiling on free permits; `MAX_PERMITS` otherwise.
     bound: usize,
 }
 
-#[derive(Debug)]
-struct PoolState {
-    permits: usize,
-    waiters: WaitList<()>,
-}
-
-impl PoolState {
-    /// Gives `n` permits back: to queued waiters first, in order, then to
-    /// the counter (capped at `bound`).
-    fn give_back(&mut self, mut n: usize, bound: usize, wakes: &mut WakeList) {
-        while n > 0 && self.waiters.hand_one((), wakes).is_ok() {
-            n -= 1;
-        }
-        let permits = self
-            .permits
-            .checked_add(n)
-            .expect("semaphore permit count overflowed usize");
-        self.permits = permits.min(bound);
-    }
-}
-
 impl PermitPool {
-    /// A pool holding `permits` free permits.
-    pub(crate) fn new(permits: usize, bound: usize) -> Self {
+    /// A pool holding `permits` free permits, never more than `bound`
+    /// (`None`: as many as the state word counts).
+    ///
+    /// # Panics
+    ///
+    /// If `permits` exceeds `usize::MAX >> 1`.
+    pub(crate) fn new(permits: usize, bound: Option<usize>) -> Self {
+        assert!(
+            permits <= MAX_PERMITS,
+            "a semaphore holds at most {MAX_PERMITS} permits"
+        );
         PermitPool {
-            state: Mutex::new(PoolState {
-                permits,
-                waiters: WaitList::new(),
-            }),
-            bound,
+            state: AtomicUsize::new(permits << PERMIT_SHIFT),
+            waiters: Mutex::new(WaitList::new()),
+            bound: bound.unwrap_or(MAX_PERMITS),
         }
     }
 
     /// Takes a permit if one is free (and therefore nobody waits).
     pub(crate) fn try_acquire(&self) -> bool {
-        let mut st = self.state.lock();
-        debug_assert!(
-            st.permits == 0 || st.waiters.is_empty(),
-            "free permits go to waiters first"
-        );
-        let free = st.permits > 0;
-        if free {
-            st.permits -= 1;
+        let mut state = self.state.load(Ordering::Relaxed);
+        while permits(state) > 0 {
+            match self.state.compare_exchange_weak(
+                state,
+                state - (1 << PERMIT_SHIFT),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
         }
-        free
+        false
     }
 
     /// Waits for a permit in FIFO order; the permit is the caller's to
@@ -107,28 +119,109 @@ impl PermitPool {
 
     /// Free permits.
     pub(crate) fn available(&self) -> usize {
-        self.state.lock().permits
+        permits(self.state.load(Ordering::Acquire))
     }
 
-    /// Returns `n` permits, waking the waiters they go to.
+    /// Returns `n` permits, waking the waiters they go to; permits past the
+    /// bound are dropped.
+    ///
+    /// # Panics
+    ///
+    /// If the free permits would exceed `usize::MAX >> 1`.
     pub(crate) fn release(&self, n: usize) {
-        let mut wakes = WakeList::new();
-        self.state.lock().give_back(n, self.bound, &mut wakes);
-        wakes.wake_all();
+        let released = self.give_back(n, false);
+        debug_assert!(released.is_ok(), "a lenient release never fails");
     }
 
-    /// Returns one permit unless the counter is already at the bound.
+    /// Returns one permit unless the free permits are already at the bound.
     fn release_checked(&self) -> Result<(), TooManyReleases> {
-        let mut wakes = WakeList::new();
-        {
-            let mut st = self.state.lock();
-            if st.permits >= self.bound {
-                return Err(TooManyReleases { bound: self.bound });
-            }
-            st.give_back(1, self.bound, &mut wakes);
+        self.give_back(1, true)
+    }
+
+    /// The free permits after adding `n` to `free`: capped at the bound, or
+    /// an error past it if `strict`.
+    fn added(&self, free: usize, n: usize, strict: bool) -> Result<usize, TooManyReleases> {
+        let sum = free
+            .checked_add(n)
+            .filter(|&sum| sum <= MAX_PERMITS)
+            .expect("semaphore permit count overflowed");
+        match sum > self.bound {
+            true if strict => Err(TooManyReleases { bound: self.bound }),
+            true => Ok(self.bound),
+            false => Ok(sum),
         }
+    }
+
+    /// Returns `n` permits: one CAS if nobody is queued, else under the lock.
+    fn give_back(&self, n: usize, strict: bool) -> Result<(), TooManyReleases> {
+        let mut state = self.state.load(Ordering::Relaxed);
+        while state & QUEUED == 0 {
+            let new = self.added(permits(state), n, strict)? << PERMIT_SHIFT;
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => state = actual,
+            }
+        }
+        let mut wakes = WakeList::new();
+        let given = self.give_back_locked(&mut self.waiters.lock(), n, strict, &mut wakes);
         wakes.wake_all();
-        Ok(())
+        given
+    }
+
+    /// Returns `n` permits with the list locked: to queued waiters first, in
+    /// order, then to the counter; clears `QUEUED` if the list is empty.
+    /// With `n == 0` it only brings `QUEUED` up to date.
+    fn give_back_locked(
+        &self,
+        waiters: &mut WaitList<()>,
+        mut n: usize,
+        strict: bool,
+        wakes: &mut WakeList,
+    ) -> Result<(), TooManyReleases> {
+        if strict && n > self.bound {
+            // Even with waiters queued (and so no free permit) this is past
+            // the bound.
+            return Err(TooManyReleases { bound: self.bound });
+        }
+        while n > 0 && waiters.hand_one((), wakes).is_ok() {
+            n -= 1;
+        }
+        let queued = if waiters.is_empty() { 0 } else { QUEUED };
+        // Only lock-free acquires race with us here (releases see `QUEUED`
+        // and wait for the lock), and they only take permits.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let new = self.added(permits(state), n, strict)? << PERMIT_SHIFT | queued;
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// With the list locked: takes a free permit, or else sets `QUEUED` so
+    /// that releases come to the lock. `true` if a permit was taken.
+    fn take_or_announce(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let (new, took) = match permits(state) {
+                0 => (state | QUEUED, false),
+                _ => (state - (1 << PERMIT_SHIFT), true),
+            };
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return took,
+                Err(actual) => state = actual,
+            }
+        }
     }
 }
 
@@ -145,16 +238,17 @@ impl Future for Acquire<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut st = this.pool.state.lock();
-        if this.waiter.is_registered() {
-            return this.waiter.poll(&mut st.waiters, cx).map(drop);
-        }
-        if st.permits > 0 {
-            st.permits -= 1;
+        if !this.waiter.is_registered() && this.pool.try_acquire() {
             return Poll::Ready(());
         }
-        this.waiter
-            .register(&mut st.waiters, None, Some(cx.waker()));
+        let mut waiters = this.pool.waiters.lock();
+        if this.waiter.is_registered() {
+            return this.waiter.poll(&mut waiters, cx).map(drop);
+        }
+        if this.pool.take_or_announce() {
+            return Poll::Ready(());
+        }
+        this.waiter.register(&mut waiters, None, Some(cx.waker()));
         Poll::Pending
     }
 }
@@ -166,10 +260,17 @@ impl Drop for Acquire<'_> {
         }
         let mut wakes = WakeList::new();
         {
-            let mut st = self.pool.state.lock();
-            if let Some(Removed { notified: true, .. }) = self.waiter.cancel(&mut st.waiters) {
-                st.give_back(1, self.pool.bound, &mut wakes);
-            }
+            let mut waiters = self.pool.waiters.lock();
+            let handed = match self.waiter.cancel(&mut waiters) {
+                Some(Removed { notified: true, .. }) => 1,
+                _ => 0,
+            };
+            // Passes a handed permit on, and clears `QUEUED` if this was the
+            // last waiter.
+            let given = self
+                .pool
+                .give_back_locked(&mut waiters, handed, false, &mut wakes);
+            debug_assert!(given.is_ok(), "a lenient release never fails");
         }
         wakes.wake_all();
     }
@@ -209,7 +310,7 @@ impl Semaphore {
     /// A semaphore with `permits` free permits.
     pub fn new(permits: usize) -> Self {
         Semaphore {
-            pool: PermitPool::new(permits, usize::MAX),
+            pool: PermitPool::new(permits, None),
         }
     }
 
@@ -283,7 +384,7 @@ impl BoundedSemaphore {
     /// A semaphore with `permits` free permits and at most that many ever.
     pub fn new(permits: usize) -> Self {
         BoundedSemaphore {
-            pool: PermitPool::new(permits, permits),
+            pool: PermitPool::new(permits, Some(permits)),
         }
     }
 
