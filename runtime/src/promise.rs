@@ -133,6 +133,17 @@ impl<T> fmt::Debug for Resolver<T> {
 /// Output: `Ok(value)`, or `Err(ResolverDropped)` if the [`Resolver`] was
 /// dropped without resolving. Dropping the promise tells the resolver
 /// ([`Resolver::is_closed`]) and drops a value that arrives later.
+///
+/// ```
+/// use spindle::promise::{ResolverDropped, promise};
+///
+/// spindle::run(async {
+///     let (resolver, promise) = promise::<u32>();
+///     // A callback that never fires, e.g. its registration was cancelled:
+///     std::thread::spawn(move || drop(resolver));
+///     assert_eq!(promise.await, Err(ResolverDropped));
+/// });
+/// ```
 pub struct Promise<T> {
     shared: Arc<Mutex<Shared<T>>>,
     done: bool,
@@ -158,6 +169,12 @@ impl<T> Future for Promise<T> {
         };
         this.done = true;
         Poll::Ready(out)
+    }
+}
+
+impl<T> futures_core::FusedFuture for Promise<T> {
+    fn is_terminated(&self) -> bool {
+        self.done
     }
 }
 
@@ -246,9 +263,14 @@ mod tests {
 
     #[test]
     fn value_resolved_before_the_first_poll_is_ready() {
+        use futures_core::FusedFuture;
+
         let (resolver, promise) = promise();
         resolver.resolve(5);
         let (waker, _) = counting_waker();
-        assert_eq!(poll_once(pin!(promise), &waker), Poll::Ready(Ok(5)));
+        let mut promise = pin!(promise);
+        assert!(!promise.is_terminated());
+        assert_eq!(poll_once(promise.as_mut(), &waker), Poll::Ready(Ok(5)));
+        assert!(promise.is_terminated());
     }
 }
