@@ -19,9 +19,12 @@
 //!
 //! Cancellation: a `get` dropped after it was handed an item gives the item
 //! to the next getter, or back to the front of the store (FIFO) / the store
-//! (priority, LIFO), so no item is lost. In a bounded queue that give-back
-//! may leave the store one over `maxsize` for a moment: dropping the item is
-//! the only other choice. A `put` dropped while queued drops its item
+//! (priority, LIFO), so no item is lost. Two costs, both rare (a get must
+//! be cancelled between the hand-over and its next poll): in a bounded queue
+//! a give-back may leave the store over `maxsize` (by one item per such get)
+//! until it drains, since dropping the item is the only other choice; and
+//! items given back by several such gets come out latest-cancelled first.
+//! A `put` dropped while queued drops its item
 //! (it was never in the queue); a `put` dropped after its item was moved in
 //! has completed and the item stays.
 //!
