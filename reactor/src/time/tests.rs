@@ -270,8 +270,9 @@ fn a_new_earliest_timer_interrupts_a_long_poll() {
 #[test]
 fn sub_millisecond_sleeps_are_not_rounded_up_to_a_millisecond() {
     run(async {
-        // The median of many 200 µs sleeps: robust to a loaded machine, and
-        // with epoll's millisecond timeout it would be 1 ms or more.
+        // With epoll's millisecond timeout every one of these would take
+        // 1 ms or more; with the timerfd the fastest is well under that,
+        // however loaded the machine is the rest of the time.
         let mut took: Vec<Duration> = Vec::new();
         for _ in 0..21 {
             let start = Instant::now();
@@ -281,9 +282,9 @@ fn sub_millisecond_sleeps_are_not_rounded_up_to_a_millisecond() {
         took.sort();
         assert!(took[0] >= Duration::from_micros(200), "never early");
         assert!(
-            took[10] < Duration::from_micros(900),
-            "median {:?}",
-            took[10]
+            took[0] < Duration::from_micros(900),
+            "fastest {:?}",
+            took[0]
         );
     });
 }
