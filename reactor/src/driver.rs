@@ -435,6 +435,23 @@ mod tests {
     }
 
     #[test]
+    fn handles_and_resources_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Reactor>();
+        send_sync::<ReactorHandle>();
+        send_sync::<crate::net::TcpStream>();
+        send_sync::<crate::net::tcp::OwnedReadHalf>();
+        send_sync::<crate::net::UdpSocket>();
+        send_sync::<crate::net::UnixStream>();
+        send_sync::<crate::time::Sleep>();
+        send_sync::<crate::time::Interval>();
+        send_sync::<crate::time::Timeout<std::future::Ready<()>>>();
+        fn unpin<T: Unpin>() {}
+        unpin::<crate::net::TcpStream>();
+        unpin::<crate::time::Sleep>();
+    }
+
+    #[test]
     fn shutdown_is_idempotent() {
         let reactor = Reactor::start("twice").unwrap();
         reactor.shutdown();
