@@ -52,6 +52,7 @@ pub use combinators::{
 };
 pub use context::EnterGuard;
 pub use executor::{ThreadPool, run_in_executor};
+pub use promise::{Promise, Resolver, ResolverDropped, promise};
 pub use runtime::{Handle, Runtime, run};
 pub use spindle_scheduler::{Metrics, WorkerMetrics};
 pub use task::{JoinError, JoinHandle, spawn, spawn_local, yield_now};
