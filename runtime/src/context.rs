@@ -19,7 +19,10 @@ pub struct EnterGuard {
 pub(crate) fn enter(handle: &Handle) -> EnterGuard {
     let reactor = handle.inner.reactor.enter();
     let prev = CURRENT.with(|c| c.borrow_mut().replace(handle.clone()));
-    EnterGuard { prev, _reactor: reactor }
+    EnterGuard {
+        prev,
+        _reactor: reactor,
+    }
 }
 
 impl Drop for EnterGuard {

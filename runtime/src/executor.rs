@@ -119,6 +119,8 @@ impl Drop for ThreadPool {
 
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadPool").field("threads", &self.threads()).finish()
+        f.debug_struct("ThreadPool")
+            .field("threads", &self.threads())
+            .finish()
     }
 }

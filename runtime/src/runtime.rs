@@ -188,13 +188,17 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("mode", &self.mode()).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("mode", &self.mode())
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle").field("mode", &self.inner.mode).finish_non_exhaustive()
+        f.debug_struct("Handle")
+            .field("mode", &self.inner.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -214,7 +218,10 @@ impl Handle {
     }
 
     pub(crate) fn scheduler(&self) -> &Scheduler {
-        self.inner.scheduler.get().expect("runtime used before it was built")
+        self.inner
+            .scheduler
+            .get()
+            .expect("runtime used before it was built")
     }
 
     /// Spawns a task on this runtime, from any thread.
@@ -281,6 +288,8 @@ impl Handle {
 /// runtime thread.
 #[track_caller]
 pub fn run<F: Future>(future: F) -> F::Output {
-    let rt = Builder::parallel().build().expect("spindle::run: could not start the runtime");
+    let rt = Builder::parallel()
+        .build()
+        .expect("spindle::run: could not start the runtime");
     rt.block_on(future)
 }

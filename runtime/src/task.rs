@@ -20,7 +20,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-pub use spindle_scheduler::task::{AbortHandle, JoinError, JoinHandle, TaskId, TaskInfo, TaskMeta, TaskState};
+pub use spindle_scheduler::task::{
+    AbortHandle, JoinError, JoinHandle, TaskId, TaskInfo, TaskMeta, TaskState,
+};
 
 use crate::context;
 
@@ -140,7 +142,10 @@ impl Builder {
 
     #[track_caller]
     fn meta(self) -> TaskMeta {
-        TaskMeta { name: self.name, ..TaskMeta::here() }
+        TaskMeta {
+            name: self.name,
+            ..TaskMeta::here()
+        }
     }
 
     /// Spawns the task on the current runtime; see [`spawn`].

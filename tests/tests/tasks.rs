@@ -12,7 +12,9 @@ use tests::{MODES, both_modes, runtime};
 #[test]
 fn hundred_thousand_tasks_are_spawned_and_joined_with_their_results() {
     both_modes(|_| async {
-        let handles: Vec<_> = (0..100_000u64).map(|i| spawn(async move { i * 2 })).collect();
+        let handles: Vec<_> = (0..100_000u64)
+            .map(|i| spawn(async move { i * 2 }))
+            .collect();
         let mut sum = 0;
         for (i, h) in handles.into_iter().enumerate() {
             let v = h.await.unwrap();
@@ -61,7 +63,10 @@ fn tasks_woken_from_foreign_threads_complete() {
 
 /// A minimal one-shot channel built on a waker, so this test depends on
 /// nothing but the scheduler: the sender runs on a plain thread.
-fn oneshot<T: Send + 'static>() -> (impl FnOnce(T) + Send, impl std::future::Future<Output = T> + Send) {
+fn oneshot<T: Send + 'static>() -> (
+    impl FnOnce(T) + Send,
+    impl std::future::Future<Output = T> + Send,
+) {
     use std::sync::Mutex;
     use std::task::{Poll, Waker};
     type Slot<T> = Arc<Mutex<(Option<T>, Option<Waker>)>>;
@@ -247,7 +252,9 @@ fn a_dropped_join_handle_detaches_the_task_which_still_runs() {
 #[test]
 fn join_handle_ids_match_current_id_inside_the_task() {
     both_modes(|_| async {
-        let h = task::Builder::new().name("named").spawn(async { task::current_id().unwrap() });
+        let h = task::Builder::new()
+            .name("named")
+            .spawn(async { task::current_id().unwrap() });
         let id = h.id();
         assert_eq!(h.await.unwrap(), id);
     });
@@ -273,7 +280,9 @@ fn dropping_the_runtime_drops_ten_thousand_pending_futures_exactly_once() {
         assert_eq!(drops.load(SeqCst), 10_000, "{mode:?}");
         for h in handles {
             assert!(h.is_finished());
-            let err = futures_util::FutureExt::now_or_never(h).expect("resolved").unwrap_err();
+            let err = futures_util::FutureExt::now_or_never(h)
+                .expect("resolved")
+                .unwrap_err();
             assert!(err.is_cancelled());
         }
     }
@@ -284,7 +293,9 @@ fn handle_spawn_from_a_plain_thread_runs_on_the_runtime() {
     for mode in MODES {
         let rt = runtime(mode);
         let handle: Handle = rt.handle().clone();
-        let h = std::thread::spawn(move || handle.spawn(async { 5 })).join().unwrap();
+        let h = std::thread::spawn(move || handle.spawn(async { 5 }))
+            .join()
+            .unwrap();
         assert_eq!(rt.block_on(h).unwrap(), 5, "{mode:?}");
     }
 }
@@ -293,7 +304,10 @@ fn handle_spawn_from_a_plain_thread_runs_on_the_runtime() {
 fn spawn_outside_a_runtime_panics_naming_the_fix() {
     let err = catch_unwind(|| drop(spawn(async {}))).unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
-    assert!(msg.contains("Runtime::block_on") && msg.contains("spindle::run"), "{msg}");
+    assert!(
+        msg.contains("Runtime::block_on") && msg.contains("spindle::run"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -307,7 +321,9 @@ fn block_on_inside_a_runtime_panics_instead_of_deadlocking() {
             let msg = inner.unwrap_err().downcast::<String>().unwrap();
             assert!(msg.contains("block_on") && msg.contains(".await"), "{msg}");
             // And on a worker thread, from inside a spawned task:
-            let t = spawn(async move { catch_unwind(AssertUnwindSafe(|| handle.block_on(async { 1 }))).is_err() });
+            let t = spawn(async move {
+                catch_unwind(AssertUnwindSafe(|| handle.block_on(async { 1 }))).is_err()
+            });
             t.await.unwrap()
         });
         assert!(res, "{mode:?}");
@@ -319,7 +335,9 @@ fn metrics_count_spawned_and_live_tasks_and_polls() {
     for mode in MODES {
         let rt = Builder::new(mode).worker_threads(2).build().unwrap();
         rt.block_on(async {
-            let hs: Vec<_> = (0..1000).map(|_| spawn(async { yield_now().await })).collect();
+            let hs: Vec<_> = (0..1000)
+                .map(|_| spawn(async { yield_now().await }))
+                .collect();
             for h in hs {
                 h.await.unwrap();
             }
@@ -335,7 +353,9 @@ fn metrics_count_spawned_and_live_tasks_and_polls() {
 #[test]
 fn all_tasks_lists_live_named_tasks() {
     both_modes(|_| async {
-        let h = task::Builder::new().name("sleeper").spawn(std::future::pending::<()>());
+        let h = task::Builder::new()
+            .name("sleeper")
+            .spawn(std::future::pending::<()>());
         yield_now().await;
         let tasks = task::all_tasks();
         let info = tasks.iter().find(|t| t.id == h.id()).expect("listed");

@@ -408,6 +408,11 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // A fresh operation spends cooperative budget, so a task that always
+        // finds the queue ready still yields now and then (see `coop`).
+        if !this.waiter.is_registered() {
+            std::task::ready!(spindle_scheduler::coop::poll_proceed(cx));
+        }
         let mut wakes = WakeList::new();
         let mut st = this.queue.state.lock();
         if this.waiter.is_registered() {
@@ -449,6 +454,11 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = self.get_mut();
+        // A fresh operation spends cooperative budget, so a task that always
+        // finds the queue ready still yields now and then (see `coop`).
+        if !this.waiter.is_registered() {
+            std::task::ready!(spindle_scheduler::coop::poll_proceed(cx));
+        }
         let mut wakes = WakeList::new();
         let mut st = this.queue.state.lock();
         if this.waiter.is_registered() {

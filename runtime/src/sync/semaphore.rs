@@ -238,6 +238,11 @@ impl Future for Acquire<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // A fresh operation spends cooperative budget, so a task that always
+        // finds the semaphore (or lock) ready still yields now and then (see `coop`).
+        if !this.waiter.is_registered() {
+            std::task::ready!(spindle_scheduler::coop::poll_proceed(cx));
+        }
         if !this.waiter.is_registered() && this.pool.try_acquire() {
             return Poll::Ready(());
         }
