@@ -313,6 +313,49 @@ mod loom_tests {
         });
     }
 
+    /// The whole "try, clear on `WouldBlock`, wait" loop of `poll_evented`
+    /// against a socket modelled as a flag: the kernel makes data available
+    /// and the reactor then reports the edge, while the task, holding a stale
+    /// readiness from an earlier event, tries, fails, clears and waits. The
+    /// task must get the data or be woken for it.
+    #[test]
+    fn edge_triggered_read_loop_loses_no_data() {
+        loom::model(|| {
+            let io = Arc::new(ScheduledIo::new());
+            // The socket's receive buffer, behind a lock as in the kernel.
+            // (An atomic flag with a plain `store` against the task's `swap`
+            // trips loom's known RMW-vs-store bug, tokio-rs/loom#254.)
+            let data = Arc::new(Mutex::new(false));
+            // A stale edge: readiness set, no data (e.g. already consumed).
+            io.set_readiness(READABLE, &mut Vec::new());
+            let reactor = {
+                let (io, data) = (io.clone(), data.clone());
+                loom::thread::spawn(move || {
+                    *data.lock() = true;
+                    let mut wake = Vec::new();
+                    io.set_readiness(READABLE, &mut wake);
+                    wake.into_iter().for_each(Waker::wake);
+                })
+            };
+            let (waker, woken) = counting_waker();
+            let mut cx = Context::from_waker(&waker);
+            let got = loop {
+                match io.poll_ready(&mut cx, Direction::Read) {
+                    Poll::Pending => break false,
+                    Poll::Ready(Err(e)) => panic!("{e}"),
+                    Poll::Ready(Ok(event)) => {
+                        if std::mem::take(&mut *data.lock()) {
+                            break true;
+                        }
+                        io.clear_readiness(event); // "WouldBlock"
+                    }
+                }
+            };
+            reactor.join().unwrap();
+            assert!(got || woken.get() == 1, "data arrived but the task sleeps");
+        });
+    }
+
     /// The reactor shuts down while a task registers: the task sees the
     /// shutdown error or is woken to see it.
     #[test]
