@@ -3,7 +3,8 @@
 use std::io::ErrorKind;
 use std::net::Shutdown;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use spindle::io::{AsyncReadExt, AsyncWriteExt};
 use spindle::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
@@ -179,5 +180,41 @@ fn unix_socket_round_trip() {
         assert_eq!(client.read(&mut [0; 1]).await.unwrap(), 0);
         server.await.unwrap();
         std::fs::remove_file(&path).unwrap();
+    });
+}
+
+#[test]
+fn a_socket_that_is_always_ready_still_yields_to_other_tasks() {
+    both_modes(|mode| async move {
+        const BYTES: usize = 50_000;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        server.write_all(&[7; BYTES]).await.unwrap();
+        // Every one-byte read succeeds at once: only the cooperative budget
+        // can make this loop give its thread back.
+        let other_ran = Arc::new(AtomicBool::new(false));
+        let hot = {
+            let other_ran = other_ran.clone();
+            spawn(async move {
+                let mut byte = [0; 1];
+                for _ in 0..BYTES {
+                    client.read_exact(&mut byte).await.unwrap();
+                    if other_ran.load(Ordering::SeqCst) {
+                        return true;
+                    }
+                }
+                false
+            })
+        };
+        let flag = other_ran.clone();
+        spawn(async move { flag.store(true, Ordering::SeqCst) });
+        assert!(
+            hot.await.unwrap(),
+            "{mode:?}: the reading task never yielded"
+        );
+        drop(server);
     });
 }
