@@ -27,6 +27,17 @@
 //! `send`, `recv`): several tasks may wait on one socket at once; each
 //! readiness event wakes all waiters of that direction.
 //!
+//! # Rejected alternatives
+//!
+//! * Level-triggered registration: no readiness bookkeeping, but every
+//!   `epoll_wait` reports every socket that still has unread bytes, so a
+//!   slow consumer makes the reactor spin and wake its task again and again.
+//! * Registering on each wait and deregistering after (one-shot interest):
+//!   two `epoll_ctl` syscalls per blocked operation, where edge-triggered
+//!   interest registered once costs none.
+//! * tokio's `AsyncRead` with `ReadBuf`: the contract is `futures_io`, which
+//!   the runtime re-exports with its extension traits.
+//!
 //! # Errors and the runtime
 //!
 //! * Constructors (`bind`, `connect`, `accept`'s new stream) need a current

@@ -4,6 +4,12 @@
 //! wins even against a zero timeout. When the deadline passes first, the
 //! inner future is dropped right there (its resources are released before
 //! `Err(Elapsed)` is returned, not when the `Timeout` is dropped).
+//!
+//! The timer is registered lazily, on the first poll that finds the inner
+//! future pending, so a `timeout` around a future that is already ready
+//! costs no timer entry. Rejected: racing the two with a `select` that
+//! polls the timer first, which would let an elapsed zero timeout win over
+//! an output that is already there.
 
 use std::error::Error;
 use std::fmt;

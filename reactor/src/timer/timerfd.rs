@@ -12,6 +12,10 @@
 //! reports again even though the expiry count was not drained. It is only
 //! re-armed when the next deadline changes, so an IO-only loop iteration
 //! costs no extra syscall.
+//!
+//! Rejected: `epoll_pwait2` (nanosecond timeout, Linux 5.11+) is not exposed
+//! by mio and would need a hand-rolled poller; sleeping the whole
+//! milliseconds in `epoll_wait` and spinning for the rest burns a core.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
