@@ -265,6 +265,61 @@ mod tests {
     }
 }
 
+#[cfg(all(test, not(loom)))]
+mod planned_tests {
+    use super::*;
+    use crate::test_util::counting_waker;
+
+    /// Random registrations, cancels and reactor rounds: the reactor's
+    /// planned wake-up is never later than a pending timer unless the
+    /// registration that made it so asked for an interrupt.
+    #[test]
+    fn the_reactor_is_always_woken_in_time() {
+        let timers = Timers::new();
+        let (waker, _) = counting_waker();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut now = 0;
+        let mut keys = Vec::new();
+        // The tick the reactor will actually wake at: what it planned, or
+        // sooner if interrupted.
+        let mut wakes_at = u64::MAX;
+        for _ in 0..20_000 {
+            match rng() % 4 {
+                0 | 1 => {
+                    let when = now + 1 + rng() % 100_000;
+                    match timers.register_tick(when, &waker) {
+                        Registered::Pending { key, interrupt } => {
+                            if interrupt {
+                                wakes_at = now;
+                            }
+                            assert!(wakes_at <= when, "the reactor would sleep past {when}");
+                            keys.push(key);
+                        }
+                        Registered::Elapsed => panic!("{when} is in the future"),
+                    }
+                }
+                2 if !keys.is_empty() => {
+                    let i = (rng() % keys.len() as u64) as usize;
+                    timers.cancel(keys.swap_remove(i));
+                }
+                _ => {
+                    now = now.max(wakes_at.min(now + rng() % 1_000));
+                    wakes_at = timers
+                        .process_tick(now, &mut Vec::new())
+                        .unwrap_or(u64::MAX);
+                    assert_eq!(timers.state.lock().planned, wakes_at);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;

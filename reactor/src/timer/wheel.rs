@@ -463,6 +463,13 @@ mod tests {
             }
             let pending = timers.iter().filter(|t| !t.3).count();
             assert_eq!(wheel.live(), pending);
+            // The reactor sleeps until `next_deadline`: it must never be
+            // later than a pending timer, nor already past.
+            let earliest = timers.iter().filter(|t| !t.3).map(|t| t.0).min();
+            match (wheel.next_deadline(), earliest) {
+                (Some(next), Some(earliest)) => assert!(next > now && next <= earliest),
+                (next, earliest) => assert_eq!(next.is_some(), earliest.is_some()),
+            }
         }
     }
 
