@@ -19,6 +19,12 @@ pub enum Mode {
 /// Blocking-pool threads at most, unless set: tokio's figure, large because
 /// blocking threads mostly sleep in syscalls.
 const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// asyncio's `slow_callback_duration`: a sensible value for
+/// [`Builder::slow_poll_threshold`].
+pub const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
+/// Go's scheduler time slice: a poll longer than this, with work waiting
+/// behind it, loses its worker's queue to a spare thread.
+const DEFAULT_HANDOFF_AFTER: Duration = Duration::from_millis(10);
 /// How long an idle blocking thread waits for work before it exits.
 const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
@@ -37,6 +43,9 @@ pub struct Builder {
     pub(crate) max_blocking_threads: usize,
     pub(crate) blocking_keep_alive: Duration,
     pub(crate) thread_name: String,
+    pub(crate) monitor: bool,
+    pub(crate) handoff_after: Duration,
+    pub(crate) slow_poll_threshold: Option<Duration>,
 }
 
 impl Builder {
@@ -48,6 +57,9 @@ impl Builder {
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
             thread_name: "spindle".to_owned(),
+            monitor: true,
+            handoff_after: DEFAULT_HANDOFF_AFTER,
+            slow_poll_threshold: None,
         }
     }
 
@@ -84,6 +96,33 @@ impl Builder {
     /// `NAME-worker-N`, `NAME-reactor`, `NAME-blocking-N`.
     pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
         self.thread_name = name.into();
+        self
+    }
+
+    /// Runs the monitor (parallel mode, on by default): when a worker has
+    /// been inside one poll longer than [`handoff_after`](Self::handoff_after)
+    /// and tasks wait behind it, its run queue is handed to a spare thread,
+    /// as Go's sysmon does. `false` leaves them waiting, as tokio does.
+    pub fn monitor(mut self, on: bool) -> Builder {
+        self.monitor = on;
+        self
+    }
+
+    /// How long one poll may run before the monitor hands its worker's
+    /// queue to a spare thread (default 10 ms, Go's time slice).
+    pub fn handoff_after(mut self, after: Duration) -> Builder {
+        self.handoff_after = after;
+        self
+    }
+
+    /// Debug aid (asyncio's debug mode), both modes: a task poll that takes
+    /// longer than `threshold` is reported with `tracing::warn!` naming the
+    /// task (id, name, spawn location) — once while it is still running and
+    /// again with its duration when it returns. Each poll is then timed,
+    /// which costs a clock read per poll; off by default.
+    /// [`DEFAULT_SLOW_POLL_THRESHOLD`] is asyncio's 100 ms.
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll_threshold = Some(threshold);
         self
     }
 

@@ -46,7 +46,7 @@ mod runtime;
 pub mod sync;
 pub mod task;
 
-pub use builder::{Builder, Mode};
+pub use builder::{Builder, DEFAULT_SLOW_POLL_THRESHOLD, Mode};
 pub use combinators::{
     AsCompleted, Done, ReturnWhen, TaskGroup, as_completed, gather, gather_settled, wait,
 };

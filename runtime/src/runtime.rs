@@ -100,26 +100,33 @@ impl Runtime {
             }
         });
         let handle = Handle { inner };
-        let scheduler = match builder.mode {
-            Mode::SingleThread => Scheduler::single(),
-            Mode::Parallel => {
-                let for_workers = handle.clone();
-                let config = Config {
-                    workers: builder.worker_threads.unwrap_or_else(num_cpus::get),
-                    thread_name: builder.thread_name.clone(),
-                    on_thread: Arc::new(move |body: &mut dyn FnMut()| {
-                        let _enter = context::enter(&for_workers);
-                        body();
-                    }),
-                };
-                match Scheduler::parallel(&config) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        reactor.shutdown();
-                        handle.inner.blocking.shutdown(Some(Duration::ZERO));
-                        return Err(e);
-                    }
+        // The scheduler keeps this closure (spare threads start later), so it
+        // holds the runtime weakly: a strong handle would be a cycle.
+        let weak = Arc::downgrade(&handle.inner);
+        let config = Config {
+            workers: builder.worker_threads.unwrap_or_else(num_cpus::get),
+            thread_name: builder.thread_name.clone(),
+            on_thread: Arc::new(move |body: &mut dyn FnMut()| match weak.upgrade() {
+                Some(inner) => {
+                    let _enter = context::enter(&Handle { inner });
+                    body();
                 }
+                None => body(),
+            }),
+            monitor: builder.monitor,
+            handoff_after: builder.handoff_after,
+            slow_poll_threshold: builder.slow_poll_threshold,
+        };
+        let scheduler = match builder.mode {
+            Mode::SingleThread => Scheduler::single(&config),
+            Mode::Parallel => Scheduler::parallel(&config),
+        };
+        let scheduler = match scheduler {
+            Ok(s) => s,
+            Err(e) => {
+                reactor.shutdown();
+                handle.inner.blocking.shutdown(Some(Duration::ZERO));
+                return Err(e);
             }
         };
         let _ = handle.inner.scheduler.set(scheduler);

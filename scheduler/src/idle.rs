@@ -130,6 +130,13 @@ impl Idle {
         }
     }
 
+    /// Whether every worker is awake and none is searching: nobody is free
+    /// to pick up new work.
+    pub(crate) fn all_busy(&self) -> bool {
+        let state = self.state.load(SeqCst);
+        searching(state) == 0 && unparked(state) >= self.workers
+    }
+
     /// Workers asleep now.
     pub(crate) fn sleeping(&self) -> usize {
         self.sleepers.lock().len()

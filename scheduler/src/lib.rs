@@ -25,6 +25,7 @@
 )]
 
 mod block_on;
+mod claim;
 pub mod context;
 pub mod coop;
 mod idle;
@@ -32,6 +33,7 @@ mod local;
 #[doc(hidden)]
 pub mod loom;
 mod metrics;
+mod monitor;
 pub mod parallel;
 mod park;
 mod queue;
@@ -64,6 +66,14 @@ pub struct Config {
     pub thread_name: String,
     /// Wraps each worker thread's body.
     pub on_thread: OnThread,
+    /// Runs the monitor thread (parallel mode), which hands the processor of
+    /// a worker stuck in one poll to a spare thread.
+    pub monitor: bool,
+    /// How long one poll may run before the monitor hands its processor
+    /// off (when work waits behind it).
+    pub handoff_after: std::time::Duration,
+    /// Reports polls longer than this with `tracing::warn!`.
+    pub slow_poll_threshold: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Config {
@@ -90,9 +100,10 @@ impl Scheduler {
         parallel::Handle::start(config).map(Scheduler::Parallel)
     }
 
-    /// A single-thread scheduler.
-    pub fn single() -> Scheduler {
-        Scheduler::Single(single::Handle::new())
+    /// A single-thread scheduler (and its monitor thread if slow polls are
+    /// reported).
+    pub fn single(config: &Config) -> io::Result<Scheduler> {
+        single::Handle::new(config).map(Scheduler::Single)
     }
 
     /// Spawns a `Send` task.

@@ -31,7 +31,11 @@ use crate::task::{self, JoinHandle, Notified, OwnedTasks, Schedule, TaskInfo, Ta
 pub(crate) struct LocalQueue {
     inbox: Mutex<VecDeque<Notified>>,
     len: AtomicUsize,
-    parker: Arc<Parker>,
+    /// Where the owner thread sleeps now (a parallel machine moves between
+    /// its slot's parker and its spare seat's). The owner checks
+    /// [`has_tasks`](Self::has_tasks) before every sleep, so a wake sent to
+    /// the parker it just left is not lost.
+    parker: parking_lot::Mutex<Arc<Parker>>,
     owned: OwnedTasks,
 }
 
@@ -40,7 +44,7 @@ impl LocalQueue {
         Arc::new(LocalQueue {
             inbox: Mutex::new(VecDeque::new()),
             len: AtomicUsize::new(0),
-            parker,
+            parker: parking_lot::Mutex::new(parker),
             owned: OwnedTasks::new(1),
         })
     }
@@ -62,7 +66,12 @@ impl LocalQueue {
     fn push(&self, task: Notified) {
         self.inbox.lock().push_back(task);
         self.len.fetch_add(1, SeqCst);
-        self.parker.unpark();
+        self.parker.lock().unpark();
+    }
+
+    /// Sends future wakes to `parker` (the owner is about to sleep there).
+    pub(crate) fn set_parker(&self, parker: &Arc<Parker>) {
+        *self.parker.lock() = parker.clone();
     }
 
     pub(crate) fn pop(&self) -> Option<Notified> {

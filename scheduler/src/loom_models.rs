@@ -8,6 +8,7 @@
 //! | `join_handle_drop_races_completion` | task state: `JOIN_INTEREST` vs `COMPLETE` | output leaked or dropped twice |
 //! | `task_pushed_while_{the,two}_worker(s)_go_idle_is_run` | idle + park: real worker loops vs injector push | worker asleep with a task queued (deadlock) |
 //! | `lifo_slot_races_a_thief` | LIFO slot + local queue vs steal | a task run twice or lost |
+//! | `handoff_races_poll_return` | claim: poll return and in-poll push vs monitor retake vs spare take | a processor used by two machines, or stranded |
 //!
 //! Under loom the crossbeam deque is replaced by the model in `queue.rs`.
 
@@ -19,6 +20,7 @@ use std::task::{Context, Poll, Waker};
 
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
+use crate::claim::Claim;
 use crate::loom::{Mutex, thread};
 use crate::parallel::{self, Shared};
 use crate::queue::{self, LifoSlot};
@@ -224,15 +226,24 @@ fn futures_now<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
     }
 }
 
+/// A machine config for models: no monitor, no slow-poll reports.
+fn model_config() -> crate::parallel::MachineConfig {
+    crate::parallel::MachineConfig {
+        thread_name: "model".into(),
+        on_thread: Arc::new(|body: &mut dyn FnMut()| body()),
+        handoff_after: None,
+        slow_poll: None,
+    }
+}
+
 /// Starts `workers` real worker loops, spawns one task from outside (the
 /// injector path, racing the workers' search-and-park), awaits it, stops.
 fn push_while_workers_go_idle(workers: usize) {
-    let (shared, processors) = Shared::new(workers);
-    let threads: Vec<_> = processors
-        .into_iter()
-        .map(|core| {
+    let shared = Shared::new(workers, model_config());
+    let threads: Vec<_> = (0..workers)
+        .map(|index| {
             let shared = shared.clone();
-            thread::spawn(move || worker::run(shared, core))
+            thread::spawn(move || worker::run(shared, worker::Start::Worker(index)))
         })
         .collect();
     let handle = parallel::Handle {
@@ -243,8 +254,8 @@ fn push_while_workers_go_idle(workers: usize) {
     shared
         .shutdown
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    for parker in shared.parkers.iter() {
-        parker.unpark();
+    for slot in shared.slots.iter() {
+        slot.unpark();
     }
     for t in threads {
         t.join().unwrap();
@@ -324,5 +335,69 @@ fn lifo_slot_races_a_thief() {
         assert_eq!(n, 2, "each task taken exactly once");
         assert_eq!(runs.load(SeqCst), 2);
         assert_freed(&sched);
+    });
+}
+
+/// The hand-off race: a machine inside poll 1 pushes (borrows its
+/// processor) and then returns from the poll, while the monitor retakes the
+/// processor and a spare tries to take it. At every point exactly one
+/// machine may use the processor, and it always ends up with someone.
+#[test]
+fn handoff_races_poll_return() {
+    model(|| {
+        let claim = Arc::new(Claim::new());
+        // A counter standing for the processor: each user checks it had it alone.
+        let users = Arc::new(AtomicUsize::new(0));
+        let use_core = |users: &AtomicUsize| {
+            assert_eq!(
+                users.fetch_add(1, SeqCst),
+                0,
+                "two machines on one processor"
+            );
+            users.fetch_sub(1, SeqCst);
+        };
+        claim.begin_poll(1);
+        let seen = claim.sample();
+
+        let (c, u) = (claim.clone(), users.clone());
+        let monitor_and_spare = thread::spawn(move || {
+            if c.retake(seen) {
+                // The spare: it may find the old machine took the slot back.
+                if c.take_handed().is_some() {
+                    use_core(&u);
+                    return true;
+                }
+            }
+            false
+        });
+
+        // The old machine: a push from inside the poll, then the poll returns.
+        let mut pushed_locally = false;
+        if claim.borrow(1) {
+            use_core(&users);
+            pushed_locally = true;
+            claim.release(1);
+        }
+        let kept = claim.end_poll(1) || claim.take_handed().is_some();
+        if kept {
+            use_core(&users);
+        }
+        let spare_took = monitor_and_spare.join().unwrap();
+        assert!(
+            kept ^ spare_took,
+            "exactly one machine ends up with the processor"
+        );
+        let _ = pushed_locally;
+    });
+}
+
+#[test]
+fn parker_keeps_an_unpark_that_races_park() {
+    model(|| {
+        let parker = Arc::new(crate::park::Parker::new());
+        let p = parker.clone();
+        let t = thread::spawn(move || p.unpark());
+        parker.park();
+        t.join().unwrap();
     });
 }

@@ -9,11 +9,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Counters of one worker, written by that worker only.
+/// Counters of one worker (slot), written by the machine holding it only.
 #[derive(Default)]
 #[repr(align(128))]
 pub(crate) struct WorkerStats {
-    polls: AtomicU64,
     steal_operations: AtomicU64,
     stolen_tasks: AtomicU64,
     parks: AtomicU64,
@@ -24,9 +23,6 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl WorkerStats {
-    pub(crate) fn add_poll(&self) {
-        bump(&self.polls, 1);
-    }
     pub(crate) fn add_steal(&self, tasks: usize) {
         bump(&self.steal_operations, 1);
         bump(&self.stolen_tasks, tasks as u64);
@@ -36,7 +32,7 @@ impl WorkerStats {
     }
     pub(crate) fn read(&self) -> WorkerMetrics {
         WorkerMetrics {
-            polls: self.polls.load(Relaxed),
+            polls: 0,
             steal_operations: self.steal_operations.load(Relaxed),
             stolen_tasks: self.stolen_tasks.load(Relaxed),
             parks: self.parks.load(Relaxed),
@@ -73,6 +69,9 @@ pub struct Metrics {
     pub live_tasks: usize,
     /// Workers asleep now.
     pub sleeping_workers: usize,
+    /// Spare threads started so far by the monitor to take over the
+    /// processor of a worker stuck in one poll.
+    pub spare_threads: usize,
 }
 
 impl Metrics {

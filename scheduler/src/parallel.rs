@@ -1,7 +1,8 @@
-//! The parallel scheduler (Go's GPM): N worker threads (M), each holding a
-//! processor (P) with a local run queue and a LIFO slot, a shared injector
-//! (Go's global run queue) and the idle protocol that decides who searches
-//! and who sleeps.
+//! The parallel scheduler (Go's GPM): processors (P) in slots, each with a
+//! local run queue and a LIFO slot; machines (M, threads) that hold a slot
+//! and run its tasks; a shared injector (Go's global run queue); the idle
+//! protocol that decides who searches and who sleeps; and the monitor that
+//! hands a stuck machine's slot to a spare one.
 //!
 //! ```text
 //!             spawn / wake from outside a worker
@@ -11,7 +12,7 @@
 //!                │     Injector     │◄──── checked every 61st tick,
 //!                └──────────────────┘      and when the local queue is empty
 //!        ┌──────────────┐        ┌──────────────┐
-//!  M0 ── │ P0           │        │ P1           │ ── M1
+//!  M0 ── │ slot 0 (P0)  │        │ slot 1 (P1)  │ ── M1
 //!        │ lifo [task]  │ ◄steal─│ lifo [task]  │
 //!        │ local queue  │ ─steal►│ local queue  │
 //!        └──────────────┘        └──────────────┘
@@ -19,55 +20,122 @@
 //!   task → back of its local queue; a yield → back of its local queue
 //! ```
 //!
-//! Where a task goes when it is woken (rule 1 and 2 of DESIGN.md):
-//! [`Shared::schedule`] looks at the thread-local worker context: on a
-//! worker of this scheduler the task goes to that worker's processor
+//! Where a task goes when it is woken (rules 1 and 2 of DESIGN.md):
+//! [`Shared::schedule`] asks the thread-local machine context: inside a poll
+//! on a machine of this scheduler the task goes to that machine's processor
 //! ([`worker`](crate::worker)); anywhere else (the reactor thread, the
-//! blocking pool, a plain thread) it goes to the injector. Either way the
-//! push is followed by [`Idle::worker_to_notify`], which wakes a sleeping
-//! worker only if nobody is searching.
+//! blocking pool, a plain thread, a machine that lost its processor) it
+//! goes to the injector. Either way the push is followed by
+//! [`Idle::worker_to_notify`], which wakes a sleeping worker only if nobody
+//! is searching.
 //!
-//! The processor is a value the worker thread holds in its context, not a
-//! part of the thread: the loop takes it out of the context to find work and
-//! puts it back for each poll. That keeps the P separable from the M, as Go
-//! needs for hand-off.
+//! **Processors are separable from threads.** A slot's processor is touched
+//! only by the machine that holds the slot's [`Claim`]; the claim can change
+//! hands while the old machine is still inside a poll (see
+//! [`claim`](crate::claim)). Machines beyond the `N` workers are *spares*:
+//! started on demand by the [`monitor`](crate::monitor) when a worker is
+//! stuck in one poll with work waiting behind it, parked when unused.
 
+use std::cell::UnsafeCell;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::Config;
+use parking_lot::{Condvar, Mutex};
+
+use crate::claim::{Claim, Sample};
 use crate::idle::Idle;
 use crate::loom::atomic::{AtomicBool, Ordering::*};
 use crate::metrics::{Metrics, WorkerMetrics, WorkerStats};
 use crate::park::Parker;
 use crate::queue::{self, Injector, LifoSlot};
-use crate::task::{self, JoinHandle, Notified, OwnedTasks, Schedule, TaskInfo, TaskMeta};
-use crate::worker::{self, Processor};
-use parking_lot::{Condvar, Mutex};
+use crate::task::{
+    self, JoinHandle, Notified, OwnedTasks, Schedule, TaskId, TaskInfo, TaskLabel, TaskMeta,
+};
+use crate::worker::{self, Processor, Start};
+use crate::{Config, OnThread, monitor};
 
-/// What every worker can see of processor `i`: the thief's end of its queue
-/// and its LIFO slot.
-pub(crate) struct Remote {
+/// One processor and what every machine can see of it.
+pub(crate) struct Slot {
+    /// The thief's end of the local queue.
     pub(crate) steal: queue::Remote,
     pub(crate) lifo: LifoSlot,
+    /// Who holds the processor; also the poll clock the monitor samples.
+    pub(crate) claim: Claim,
+    /// The id of the task in the current poll (for the monitor's reports).
+    pub(crate) polling_task: AtomicU64,
+    pub(crate) stats: WorkerStats,
+    /// The machine holding the slot sleeps here. It belongs to the slot, not
+    /// to the machine, so a wake-up sent to the slot while it changes hands
+    /// is never sent to a parker nobody will sleep on.
+    pub(crate) parker: Arc<Parker>,
+    core: UnsafeCell<Processor>,
 }
 
-/// The state the workers share.
+// SAFETY: `core` is only reached through `Slot::core`, whose callers hold the
+// claim (HELD or BORROWED) — one machine at a time, with the claim's
+// acquire/release ordering between holders. The other fields are Sync.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    /// The processor.
+    ///
+    /// # Safety
+    /// The caller holds the claim (HELD, or BORROWED for the current poll)
+    /// and drops the reference before giving it up.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn core(&self) -> &mut Processor {
+        // SAFETY: the caller's claim makes this the only live reference.
+        unsafe { &mut *self.core.get() }
+    }
+
+    pub(crate) fn unpark(&self) {
+        self.parker.unpark();
+    }
+}
+
+/// How machines are started and what the monitor watches for.
+pub(crate) struct MachineConfig {
+    pub(crate) thread_name: String,
+    pub(crate) on_thread: OnThread,
+    pub(crate) handoff_after: Option<Duration>,
+    pub(crate) slow_poll: Option<Duration>,
+}
+
+/// Machines without a slot, waiting to be handed one.
+#[derive(Default)]
+pub(crate) struct Spares {
+    pub(crate) idle: Vec<Arc<Seat>>,
+    pub(crate) started: usize,
+}
+
+/// Where a spare machine waits for a slot.
+pub(crate) struct Seat {
+    pub(crate) parker: Arc<Parker>,
+    pub(crate) assigned: Mutex<Option<usize>>,
+}
+
+/// The state the machines share.
 pub(crate) struct Shared {
-    pub(crate) remotes: Box<[Remote]>,
+    pub(crate) slots: Box<[Slot]>,
     pub(crate) injector: Injector,
     pub(crate) idle: Idle,
-    pub(crate) parkers: Box<[Arc<Parker>]>,
     pub(crate) owned: OwnedTasks,
-    pub(crate) stats: Box<[WorkerStats]>,
     pub(crate) shutdown: AtomicBool,
-    /// Workers that have left their loop, and a condvar to wait for them.
+    pub(crate) config: MachineConfig,
+    pub(crate) spares: Mutex<Spares>,
+    /// Machines that have left, and a condvar to wait for them.
     exited: Mutex<usize>,
     exited_cv: Condvar,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    monitor: Mutex<Option<thread::JoinHandle<()>>>,
 }
+
+/// Spare machines at most: one per worker covers every worker being stuck
+/// at once; more would only oversubscribe the cores.
+const SPARES_PER_WORKER: usize = 1;
 
 /// A handle to a parallel scheduler: cheap to clone, usable from any thread.
 #[derive(Clone)]
@@ -78,30 +146,38 @@ pub struct Handle {
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("parallel::Handle")
-            .field("workers", &self.shared.remotes.len())
+            .field("workers", &self.shared.slots.len())
             .finish()
     }
 }
 
 impl Handle {
-    /// Starts `config.workers` worker threads.
+    /// Starts `config.workers` worker threads, and the monitor if enabled.
     pub fn start(config: &Config) -> io::Result<Handle> {
-        let (shared, processors) = Shared::new(config.workers.max(1));
+        let shared = Shared::new(
+            config.workers.max(1),
+            MachineConfig {
+                thread_name: config.thread_name.clone(),
+                on_thread: config.on_thread.clone(),
+                handoff_after: config.monitor.then_some(config.handoff_after),
+                slow_poll: config.slow_poll_threshold,
+            },
+        );
         let handle = Handle { shared };
-        for core in processors {
+        for index in 0..handle.shared.slots.len() {
+            let name = format!("{}-worker-{index}", config.thread_name);
+            if let Err(e) = handle.shared.start_machine(name, Start::Worker(index)) {
+                handle.shutdown(None);
+                return Err(e);
+            }
+        }
+        if config.monitor || config.slow_poll_threshold.is_some() {
             let shared = handle.shared.clone();
-            let on_thread = config.on_thread.clone();
-            let name = format!("{}-worker-{}", config.thread_name, core.index);
-            let spawned = thread::Builder::new().name(name).spawn(move || {
-                let mut body = Some(move || worker::run(shared, core));
-                on_thread(&mut || {
-                    if let Some(body) = body.take() {
-                        body();
-                    }
-                });
-            });
+            let spawned = thread::Builder::new()
+                .name(format!("{}-monitor", config.thread_name))
+                .spawn(move || monitor::run(&Watch(shared)));
             match spawned {
-                Ok(t) => handle.shared.threads.lock().push(t),
+                Ok(t) => *handle.shared.monitor.lock() = Some(t),
                 Err(e) => {
                     handle.shutdown(None);
                     return Err(e);
@@ -125,13 +201,21 @@ impl Handle {
         join
     }
 
-    /// Stops the workers, waits for them up to `timeout` (a worker stuck in
-    /// a poll cannot be interrupted), then cancels every task left.
+    /// Stops the monitor and the machines, waits for the machines up to
+    /// `timeout` (one stuck in a poll cannot be interrupted), then cancels
+    /// every task left.
     pub fn shutdown(&self, timeout: Option<Duration>) {
         let shared = &self.shared;
         shared.shutdown.store(true, SeqCst);
-        for parker in shared.parkers.iter() {
-            parker.unpark();
+        if let Some(monitor) = shared.monitor.lock().take() {
+            monitor.thread().unpark();
+            let _ = monitor.join();
+        }
+        for slot in shared.slots.iter() {
+            slot.unpark();
+        }
+        for seat in shared.spares.lock().idle.iter() {
+            seat.parker.unpark();
         }
         let threads = std::mem::take(&mut *shared.threads.lock());
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -165,18 +249,19 @@ impl Handle {
         let shared = &self.shared;
         Metrics {
             workers: shared
-                .stats
+                .slots
                 .iter()
-                .zip(shared.remotes.iter())
-                .map(|(s, r)| WorkerMetrics {
-                    local_queue_depth: r.steal.len() + usize::from(!r.lifo.is_empty()),
-                    ..s.read()
+                .map(|s| WorkerMetrics {
+                    polls: s.claim.sample().tick(),
+                    local_queue_depth: s.steal.len() + usize::from(!s.lifo.is_empty()),
+                    ..s.stats.read()
                 })
                 .collect(),
             injector_depth: shared.injector.len(),
             spawned_tasks: shared.owned.spawned(),
             live_tasks: shared.owned.len(),
             sleeping_workers: shared.idle.sleeping(),
+            spare_threads: shared.spares.lock().started,
         }
     }
 
@@ -189,32 +274,92 @@ impl Handle {
 }
 
 impl Shared {
-    /// The shared state of `n` processors, and the processors to hand to
-    /// the worker threads.
-    pub(crate) fn new(n: usize) -> (Arc<Shared>, Vec<Processor>) {
-        let mut processors = Vec::with_capacity(n);
-        let mut remotes = Vec::with_capacity(n);
-        for index in 0..n {
-            let (local, steal) = queue::local();
-            processors.push(Processor::new(index, local));
-            remotes.push(Remote {
-                steal,
-                lifo: LifoSlot::new(),
-            });
-        }
-        let shared = Arc::new(Shared {
-            remotes: remotes.into(),
+    /// The shared state of `n` slots, each holding a fresh processor.
+    pub(crate) fn new(n: usize, config: MachineConfig) -> Arc<Shared> {
+        let slots = (0..n)
+            .map(|index| {
+                let (local, steal) = queue::local();
+                Slot {
+                    steal,
+                    lifo: LifoSlot::new(),
+                    claim: Claim::new(),
+                    polling_task: AtomicU64::new(0),
+                    stats: WorkerStats::default(),
+                    parker: Arc::new(Parker::new()),
+                    core: UnsafeCell::new(Processor::new(index, local)),
+                }
+            })
+            .collect();
+        Arc::new(Shared {
+            slots,
             injector: Injector::new(),
             idle: Idle::new(n),
-            parkers: (0..n).map(|_| Arc::new(Parker::new())).collect(),
             owned: OwnedTasks::new(n),
-            stats: (0..n).map(|_| WorkerStats::default()).collect(),
             shutdown: AtomicBool::new(false),
+            config,
+            spares: Mutex::new(Spares::default()),
             exited: Mutex::new(0),
             exited_cv: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(n)),
-        });
-        (shared, processors)
+            monitor: Mutex::new(None),
+        })
+    }
+
+    /// Starts a machine thread.
+    pub(crate) fn start_machine(self: &Arc<Self>, name: String, start: Start) -> io::Result<()> {
+        let shared = self.clone();
+        let on_thread = self.config.on_thread.clone();
+        let t = thread::Builder::new().name(name).spawn(move || {
+            let mut body = Some(move || worker::run(shared, start));
+            on_thread(&mut || {
+                if let Some(body) = body.take() {
+                    body();
+                }
+            });
+        })?;
+        self.threads.lock().push(t);
+        Ok(())
+    }
+
+    /// The monitor hands slot `index`, seen stuck in the poll `seen`, to a
+    /// spare machine: an idle one, or a new one while under the cap.
+    /// Returns whether the slot changed hands.
+    pub(crate) fn hand_off(self: &Arc<Self>, index: usize, seen: Sample) -> bool {
+        let seat = {
+            let mut spares = self.spares.lock();
+            match spares.idle.pop() {
+                Some(seat) => Some(seat),
+                None if spares.started < SPARES_PER_WORKER * self.slots.len() => {
+                    spares.started += 1;
+                    None
+                }
+                None => return false,
+            }
+        };
+        if !self.slots[index].claim.retake(seen) {
+            match seat {
+                Some(seat) => self.spares.lock().idle.push(seat),
+                None => self.spares.lock().started -= 1,
+            }
+            return false;
+        }
+        match seat {
+            Some(seat) => {
+                *seat.assigned.lock() = Some(index);
+                seat.parker.unpark();
+            }
+            None => {
+                let n = self.spares.lock().started;
+                let name = format!("{}-spare-{n}", self.config.thread_name);
+                if let Err(e) = self.start_machine(name, Start::Handed(index)) {
+                    // The slot stays HANDED: its old machine takes it back
+                    // when its poll returns (see `worker::run_slot`).
+                    tracing::warn!("spindle monitor: could not start a spare thread: {e}");
+                    self.spares.lock().started -= 1;
+                }
+            }
+        }
+        true
     }
 
     /// Submits from outside a worker: the injector, then maybe a wake-up.
@@ -226,7 +371,7 @@ impl Shared {
     /// Wakes a sleeping worker as a searcher if nobody is searching.
     pub(crate) fn notify_parked(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
-            self.parkers[index].unpark();
+            self.slots[index].unpark();
         }
     }
 
@@ -234,15 +379,66 @@ impl Shared {
     pub(crate) fn has_queued_work(&self) -> bool {
         !self.injector.is_empty()
             || self
-                .remotes
+                .slots
                 .iter()
-                .any(|r| !r.steal.is_empty() || !r.lifo.is_empty())
+                .any(|s| !s.steal.is_empty() || !s.lifo.is_empty())
     }
 
-    /// Called by a worker leaving its loop.
-    pub(crate) fn worker_exited(&self) {
+    /// Whether tasks wait behind slot `index`: in its queues, or in the
+    /// injector while no other worker is free to take them (Go's retake
+    /// condition).
+    pub(crate) fn work_waiting_behind(&self, index: usize) -> bool {
+        let slot = &self.slots[index];
+        !slot.steal.is_empty()
+            || !slot.lifo.is_empty()
+            || (!self.injector.is_empty() && self.idle.all_busy())
+    }
+
+    /// Describes the task with `id` for a report, if it is still live.
+    pub(crate) fn label(&self, id: TaskId) -> Option<TaskLabel> {
+        let mut found = None;
+        self.owned.for_each(|h| {
+            if found.is_none() && h.id == id {
+                found = Some(TaskLabel::of(h));
+            }
+        });
+        found
+    }
+
+    /// Called by a machine thread leaving.
+    pub(crate) fn machine_exited(&self) {
         *self.exited.lock() += 1;
         self.exited_cv.notify_all();
+    }
+}
+
+/// The parallel scheduler as the monitor sees it.
+struct Watch(Arc<Shared>);
+
+impl monitor::Watched for Watch {
+    fn is_shutdown(&self) -> bool {
+        self.0.shutdown.load(Acquire)
+    }
+    fn processors(&self) -> usize {
+        self.0.slots.len()
+    }
+    fn sample(&self, index: usize) -> Sample {
+        self.0.slots[index].claim.sample()
+    }
+    fn polling_task(&self, index: usize) -> TaskId {
+        TaskId(self.0.slots[index].polling_task.load(Relaxed))
+    }
+    fn label(&self, id: TaskId) -> Option<TaskLabel> {
+        self.0.label(id)
+    }
+    fn hand_off(&self, index: usize, seen: Sample) -> bool {
+        self.0.work_waiting_behind(index) && self.0.hand_off(index, seen)
+    }
+    fn handoff_after(&self) -> Option<Duration> {
+        self.0.config.handoff_after
+    }
+    fn slow_poll(&self) -> Option<Duration> {
+        self.0.config.slow_poll
     }
 }
 

@@ -21,16 +21,22 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::ptr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::thread;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use crate::block_on::{self, Drive, EVENT_INTERVAL};
-use crate::coop;
+use crate::claim::{Claim, Sample};
 use crate::local::LocalQueue;
 use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::metrics::{Metrics, WorkerStats};
+use crate::monitor;
 use crate::park::Parker;
-use crate::task::{self, JoinHandle, Notified, OwnedTasks, Schedule, TaskInfo, TaskMeta};
+use crate::task::{
+    self, JoinHandle, Notified, OwnedTasks, Schedule, TaskId, TaskInfo, TaskLabel, TaskMeta,
+};
 use crate::worker::INJECTOR_INTERVAL;
 
 struct Remote {
@@ -43,7 +49,8 @@ struct Remote {
 
 struct Core {
     queue: VecDeque<Notified>,
-    tick: u32,
+    /// Polls started: the poll clock's tick.
+    tick: u64,
 }
 
 pub(crate) struct Shared {
@@ -53,6 +60,11 @@ pub(crate) struct Shared {
     owned: OwnedTasks,
     stats: WorkerStats,
     shutdown: AtomicBool,
+    /// The poll clock the monitor reads (never handed off in this mode).
+    clock: Claim,
+    polling_task: AtomicU64,
+    slow_poll: Option<Duration>,
+    monitor: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 /// A handle to a single-thread scheduler.
@@ -75,8 +87,10 @@ thread_local! {
 
 impl Handle {
     /// A scheduler with an empty queue; nothing runs until `block_on`.
-    pub fn new() -> Handle {
-        Handle {
+    /// With a slow-poll threshold, a monitor thread reports polls that run
+    /// past it.
+    pub fn new(config: &crate::Config) -> std::io::Result<Handle> {
+        let handle = Handle {
             shared: Arc::new(Shared {
                 remote: Mutex::new(Remote {
                     queue: VecDeque::new(),
@@ -91,8 +105,20 @@ impl Handle {
                 owned: OwnedTasks::new(1),
                 stats: WorkerStats::default(),
                 shutdown: AtomicBool::new(false),
+                clock: Claim::new(),
+                polling_task: AtomicU64::new(0),
+                slow_poll: config.slow_poll_threshold,
+                monitor: Mutex::new(None),
             }),
+        };
+        if config.slow_poll_threshold.is_some() {
+            let shared = handle.shared.clone();
+            let t = thread::Builder::new()
+                .name(format!("{}-monitor", config.thread_name))
+                .spawn(move || monitor::run(&Watch(shared)))?;
+            *handle.shared.monitor.lock() = Some(t);
         }
+        Ok(handle)
     }
 
     /// Spawns a task onto the queue.
@@ -121,10 +147,15 @@ impl Handle {
         block_on::block_on(future, parker, &mut driver)
     }
 
-    /// Cancels every task and drops every queued reference.
+    /// Stops the monitor, cancels every task and drops every queued
+    /// reference.
     pub fn shutdown(&self) {
         let shared = &self.shared;
         shared.shutdown.store(true, SeqCst);
+        if let Some(monitor) = shared.monitor.lock().take() {
+            monitor.thread().unpark();
+            let _ = monitor.join();
+        }
         shared.owned.close_and_drain(|task| task.shutdown());
         let core = shared.core.lock().take();
         drop(core);
@@ -135,6 +166,7 @@ impl Handle {
     /// Counters (one worker: the driving thread).
     pub fn metrics(&self) -> Metrics {
         let mut worker = self.shared.stats.read();
+        worker.polls = self.shared.clock.sample().tick();
         worker.local_queue_depth = self
             .shared
             .core
@@ -147,6 +179,7 @@ impl Handle {
             spawned_tasks: self.shared.owned.spawned(),
             live_tasks: self.shared.owned.len(),
             sleeping_workers: 0,
+            spare_threads: 0,
         }
     }
 
@@ -155,12 +188,6 @@ impl Handle {
         let mut out = Vec::new();
         self.shared.owned.for_each(|h| out.push(TaskInfo::of(h)));
         out
-    }
-}
-
-impl Default for Handle {
-    fn default() -> Self {
-        Handle::new()
     }
 }
 
@@ -237,19 +264,32 @@ impl Driver<'_> {
         self.holds_core = true;
     }
 
-    fn next_task(&self, pinned: &LocalQueue) -> Option<Notified> {
-        CORE.with(|c| {
+    /// The next task and its poll tick.
+    fn next_task(&self, pinned: &LocalQueue) -> Option<(Notified, u64)> {
+        let (task, tick) = CORE.with(|c| {
             let mut core = c.borrow_mut();
-            let core = core.as_mut()?;
-            core.tick = core.tick.wrapping_add(1);
-            if core.tick.is_multiple_of(INJECTOR_INTERVAL)
-                && let Some(task) = self.shared.pop_remote()
-            {
-                return Some(task);
+            let Some(core) = core.as_mut() else {
+                return (None, 0);
+            };
+            let tick = core.tick + 1;
+            let task = if tick.is_multiple_of(u64::from(INJECTOR_INTERVAL)) {
+                self.shared.pop_remote().or_else(|| core.queue.pop_front())
+            } else {
+                core.queue.pop_front().or_else(|| self.shared.pop_remote())
             }
-            core.queue.pop_front().or_else(|| self.shared.pop_remote())
-        })
-        .or_else(|| pinned.pop())
+            .or_else(|| pinned.pop());
+            if task.is_some() {
+                core.tick = tick;
+            }
+            (task, tick)
+        });
+        match task {
+            Some(task) => Some((task, tick)),
+            // Without the core (another thread drives): pinned tasks only,
+            // off the poll clock.
+            None if !self.holds_core => pinned.pop().map(|t| (t, 0)),
+            None => None,
+        }
     }
 }
 
@@ -258,11 +298,18 @@ impl Drive for Driver<'_> {
         self.try_take_core();
         let mut ran = 0;
         while ran < EVENT_INTERVAL {
-            let Some(task) = self.next_task(pinned) else {
+            let Some((task, tick)) = self.next_task(pinned) else {
                 break;
             };
-            self.shared.stats.add_poll();
-            coop::budget(|| task.run());
+            if tick == 0 {
+                monitor::run_task(task, self.shared.slow_poll);
+            } else {
+                let clock = &self.shared.clock;
+                self.shared.polling_task.store(task.id().as_u64(), Relaxed);
+                clock.begin_poll(tick);
+                monitor::run_task(task, self.shared.slow_poll);
+                clock.end_poll(tick);
+            }
             ran += 1;
         }
         ran
@@ -292,5 +339,42 @@ impl Drop for Driver<'_> {
         for waiter in remote.waiters.drain(..) {
             waiter.unpark();
         }
+    }
+}
+
+/// The single-thread scheduler as the monitor sees it: one processor,
+/// watched for slow polls only.
+struct Watch(Arc<Shared>);
+
+impl monitor::Watched for Watch {
+    fn is_shutdown(&self) -> bool {
+        self.0.shutdown.load(Acquire)
+    }
+    fn processors(&self) -> usize {
+        1
+    }
+    fn sample(&self, _index: usize) -> Sample {
+        self.0.clock.sample()
+    }
+    fn polling_task(&self, _index: usize) -> TaskId {
+        TaskId(self.0.polling_task.load(Relaxed))
+    }
+    fn label(&self, id: TaskId) -> Option<TaskLabel> {
+        let mut found = None;
+        self.0.owned.for_each(|h| {
+            if found.is_none() && h.id == id {
+                found = Some(TaskLabel::of(h));
+            }
+        });
+        found
+    }
+    fn hand_off(&self, _index: usize, _seen: Sample) -> bool {
+        false
+    }
+    fn handoff_after(&self) -> Option<Duration> {
+        None
+    }
+    fn slow_poll(&self) -> Option<Duration> {
+        self.0.slow_poll
     }
 }

@@ -16,17 +16,26 @@
 //!
 //! Then park, by the protocol in [`idle`](crate::idle).
 //!
-//! Each poll runs with a fresh cooperative budget ([`coop`](crate::coop)).
+//! Each poll runs with a fresh cooperative budget ([`coop`](crate::coop)),
+//! between `begin_poll` and `end_poll` on the slot's [`claim`](crate::claim).
+//! If `end_poll` fails, the monitor handed the slot to a spare machine while
+//! the poll ran: this machine takes it back if no spare has yet (the hand-off
+//! never strands a slot), or else becomes a spare itself and waits on its
+//! [`Seat`] until the monitor hands it a slot.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use parking_lot::Mutex;
 
 use crate::context;
 use crate::coop;
 use crate::local::LocalQueue;
 use crate::loom::atomic::Ordering::Acquire;
-use crate::parallel::Shared;
+use crate::monitor;
+use crate::parallel::{Seat, Shared};
 use crate::park::Parker;
 use crate::queue::{self, MAX_LIFO_STREAK};
 use crate::task::Notified;
@@ -39,7 +48,8 @@ pub(crate) const INJECTOR_INTERVAL: u32 = 61;
 pub(crate) struct Processor {
     pub(crate) index: usize,
     local: queue::Local,
-    tick: u32,
+    /// Polls started on this processor: the claim word's tick.
+    tick: u64,
     lifo_streak: u8,
     is_searching: bool,
     rng: u32,
@@ -74,7 +84,7 @@ impl Processor {
         let displaced = if yielded {
             Some(task)
         } else {
-            shared.remotes[self.index].lifo.swap(task)
+            shared.slots[self.index].lifo.swap(task)
         };
         if let Some(task) = displaced {
             self.local.push(task);
@@ -84,14 +94,13 @@ impl Processor {
 
     /// Steps 1–5 of the module doc.
     fn next_task(&mut self, shared: &Shared, pinned: &LocalQueue) -> Option<Notified> {
-        self.tick = self.tick.wrapping_add(1);
-        if self.tick.is_multiple_of(INJECTOR_INTERVAL)
+        if self.tick.is_multiple_of(u64::from(INJECTOR_INTERVAL))
             && let Some(task) = shared.injector.pop().or_else(|| pinned.pop())
         {
             self.lifo_streak = 0;
             return Some(task);
         }
-        let lifo = &shared.remotes[self.index].lifo;
+        let lifo = &shared.slots[self.index].lifo;
         if let Some(task) = lifo.take() {
             if self.lifo_streak < MAX_LIFO_STREAK {
                 self.lifo_streak += 1;
@@ -115,16 +124,16 @@ impl Processor {
             }
             self.is_searching = true;
         }
-        let n = shared.remotes.len();
+        let n = shared.slots.len();
         let start = self.next_rand(n);
-        let stats = &shared.stats[self.index];
+        let stats = &shared.slots[self.index].stats;
         for i in 0..n {
             let victim = (start + i) % n;
             if victim == self.index {
                 continue;
             }
             let before = self.local.len();
-            if let Some(task) = shared.remotes[victim].steal.steal_into(&self.local) {
+            if let Some(task) = shared.slots[victim].steal.steal_into(&self.local) {
                 stats.add_steal(self.local.len() - before + 1);
                 return Some(task);
             }
@@ -135,7 +144,7 @@ impl Processor {
         for i in 0..n {
             let victim = (start + i) % n;
             if victim != self.index
-                && let Some(task) = shared.remotes[victim].lifo.take()
+                && let Some(task) = shared.slots[victim].lifo.take()
             {
                 stats.add_steal(1);
                 return Some(task);
@@ -145,77 +154,131 @@ impl Processor {
     }
 
     fn has_work(&self, shared: &Shared) -> bool {
-        !self.local.is_empty() || !shared.remotes[self.index].lifo.is_empty()
+        !self.local.is_empty() || !shared.slots[self.index].lifo.is_empty()
     }
 
     /// Drops every queued task reference (at shutdown; the owned list
     /// cancels the tasks themselves).
     fn drain(&mut self, shared: &Shared) {
-        drop(shared.remotes[self.index].lifo.take());
+        drop(shared.slots[self.index].lifo.take());
         while self.local.pop().is_some() {}
     }
 }
 
-/// What the thread-local context knows of the worker it runs on.
-struct WorkerCtx {
+/// How a machine thread starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Start {
+    /// A worker: slot `index` is its from the start.
+    Worker(usize),
+    /// A spare started for slot `index`, which the monitor has handed over.
+    Handed(usize),
+}
+
+/// What the thread-local context knows of the machine on this thread.
+struct MachineCtx {
     shared: Arc<Shared>,
-    core: RefCell<Option<Box<Processor>>>,
+    /// The slot held, `usize::MAX` when none.
+    slot: Cell<usize>,
+    /// The tick of the poll in progress, 0 between polls.
+    poll_tick: Cell<u64>,
 }
 
 // Not `const`-initialised: loom's `thread_local!` does not take `const {}`.
-crate::loom::thread_local!(#[allow(clippy::missing_const_for_thread_local)] static WORKER: Cell<*const WorkerCtx> = Cell::new(ptr::null()));
+crate::loom::thread_local!(#[allow(clippy::missing_const_for_thread_local)] static MACHINE: Cell<*const MachineCtx> = Cell::new(ptr::null()));
 
-/// Puts `task` on the current worker's processor if this thread is a worker
-/// of `shared` holding its processor; otherwise hands the task back.
+/// Puts `task` on the current machine's processor if this thread is inside
+/// a poll on a machine of `shared` that still holds its slot; otherwise
+/// hands the task back (it goes to the injector).
 pub(crate) fn schedule_local(
     shared: &Arc<Shared>,
     task: Notified,
     yielded: bool,
 ) -> Option<Notified> {
-    WORKER.with(|w| {
-        let ctx = w.get();
+    MACHINE.with(|m| {
+        let ctx = m.get();
         if ctx.is_null() {
             return Some(task);
         }
-        // SAFETY: the pointer is set by `run` for the duration of the loop
-        // on this thread, and cleared before the context is dropped.
+        // SAFETY: the pointer is set by `run` for the life of the machine
+        // loop on this thread and cleared before the context is dropped.
         let ctx = unsafe { &*ctx };
-        if !Arc::ptr_eq(&ctx.shared, shared) {
+        let tick = ctx.poll_tick.get();
+        if tick == 0 || !Arc::ptr_eq(&ctx.shared, shared) {
             return Some(task);
         }
-        match ctx.core.try_borrow_mut() {
-            Ok(mut core) => match core.as_mut() {
-                Some(core) => {
-                    core.push(shared, task, yielded);
-                    None
-                }
-                None => Some(task),
-            },
-            Err(_) => Some(task),
+        let slot = &shared.slots[ctx.slot.get()];
+        if !slot.claim.borrow(tick) {
+            return Some(task);
         }
+        // SAFETY: BORROWED for this poll: no other machine touches the core
+        // until `release`, and the machine loop holds no reference during a
+        // poll.
+        unsafe { slot.core() }.push(shared, task, yielded);
+        slot.claim.release(tick);
+        None
     })
 }
 
-/// The body of a worker thread.
-pub(crate) fn run(shared: Arc<Shared>, core: Processor) {
-    let index = core.index;
-    let parker: Arc<Parker> = shared.parkers[index].clone();
+/// The body of a machine thread: run a slot until it is lost or the
+/// scheduler shuts down; while without a slot, wait as a spare.
+pub(crate) fn run(shared: Arc<Shared>, start: Start) {
+    let parker = Arc::new(Parker::new());
     let pinned = LocalQueue::new(parker.clone());
-    let ctx = WorkerCtx {
+    let runtime_ctx = context::enter_worker(pinned.clone());
+    let ctx = MachineCtx {
         shared: shared.clone(),
-        core: RefCell::new(Some(Box::new(core))),
+        slot: Cell::new(usize::MAX),
+        poll_tick: Cell::new(0),
     };
-    WORKER.with(|w| w.set(&ctx));
-    let _runtime = context::enter_worker(pinned.clone());
-    let stats = &shared.stats[index];
+    MACHINE.with(|m| m.set(&ctx));
+    let seat = Arc::new(Seat {
+        parker: parker.clone(),
+        assigned: Mutex::new(None),
+    });
 
+    let mut next = match start {
+        Start::Worker(index) => Some(index),
+        Start::Handed(index) => shared.slots[index].claim.take_handed().map(|_| index),
+    };
     while !shared.shutdown.load(Acquire) {
-        let task = {
-            let mut core = ctx.core.borrow_mut();
-            let core = core.as_mut().expect("worker lost its processor");
+        match next.take() {
+            Some(index) => {
+                ctx.slot.set(index);
+                run_slot(&shared, &ctx, &pinned);
+                ctx.slot.set(usize::MAX);
+                pinned.set_parker(&parker);
+            }
+            None => match wait_as_spare(&shared, &seat, &pinned) {
+                Some(index) => next = Some(index),
+                None => break,
+            },
+        }
+    }
+
+    MACHINE.with(|m| m.set(ptr::null()));
+    drop(runtime_ctx);
+    shared.machine_exited();
+}
+
+/// Runs tasks on the slot in `ctx` until the scheduler shuts down or the
+/// slot is lost to a spare.
+fn run_slot(shared: &Shared, ctx: &MachineCtx, pinned: &LocalQueue) {
+    let slot = &shared.slots[ctx.slot.get()];
+    let parker = &slot.parker;
+    pinned.set_parker(parker);
+    loop {
+        if shared.shutdown.load(Acquire) {
+            // SAFETY: HELD by this machine between polls.
+            unsafe { slot.core() }.drain(shared);
+            return;
+        }
+        let found = {
+            // SAFETY: HELD by this machine between polls; the reference
+            // ends with this block, before the poll.
+            let core = unsafe { slot.core() };
             match core
-                .next_task(&shared, &pinned)
-                .or_else(|| core.search(&shared))
+                .next_task(shared, pinned)
+                .or_else(|| core.search(shared))
             {
                 Some(task) => {
                     if core.is_searching {
@@ -224,26 +287,48 @@ pub(crate) fn run(shared: Arc<Shared>, core: Processor) {
                             shared.notify_parked();
                         }
                     }
-                    Some(task)
+                    core.tick += 1;
+                    Some((task, core.tick))
                 }
                 None => {
-                    park(&shared, core, &pinned, &parker);
+                    park(shared, core, pinned, parker);
                     None
                 }
             }
         };
-        if let Some(task) = task {
-            stats.add_poll();
-            coop::budget(|| task.run());
+        let Some((task, tick)) = found else { continue };
+        slot.polling_task.store(task.id().as_u64(), Relaxed);
+        ctx.poll_tick.set(tick);
+        slot.claim.begin_poll(tick);
+        monitor::run_task(task, shared.config.slow_poll);
+        ctx.poll_tick.set(0);
+        if !slot.claim.end_poll(tick) && slot.claim.take_handed().is_none() {
+            return;
         }
     }
+}
 
-    pinned.shutdown();
-    if let Some(mut core) = ctx.core.borrow_mut().take() {
-        core.drain(&shared);
+/// Waits without a slot until the monitor hands this machine one (returned)
+/// or the scheduler shuts down (`None`), running this thread's pinned tasks
+/// meanwhile.
+fn wait_as_spare(shared: &Shared, seat: &Arc<Seat>, pinned: &LocalQueue) -> Option<usize> {
+    shared.spares.lock().idle.push(seat.clone());
+    loop {
+        if shared.shutdown.load(Acquire) {
+            return None;
+        }
+        if let Some(index) = seat.assigned.lock().take() {
+            if shared.slots[index].claim.take_handed().is_some() {
+                return Some(index);
+            }
+            // The stuck machine took its slot back first: wait again.
+            shared.spares.lock().idle.push(seat.clone());
+        }
+        while let Some(task) = pinned.pop() {
+            coop::budget(|| task.run());
+        }
+        seat.parker.park();
     }
-    WORKER.with(|w| w.set(ptr::null()));
-    shared.worker_exited();
 }
 
 /// Registers as asleep, re-checks, sleeps (see [`idle`](crate::idle)).
@@ -259,7 +344,7 @@ fn park(shared: &Shared, core: &mut Processor, pinned: &LocalQueue, parker: &Par
         || (last_searcher && shared.has_queued_work())
         || shared.shutdown.load(Acquire);
     if !work_appeared {
-        shared.stats[index].add_park();
+        shared.slots[index].stats.add_park();
         parker.park();
     }
     core.is_searching = shared.idle.worker_from_parked(index);

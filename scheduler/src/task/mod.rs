@@ -136,7 +136,7 @@ impl TaskMeta {
 
     fn into_meta(self) -> Meta {
         Meta {
-            name: self.name.map(String::into_boxed_str),
+            name: self.name.map(std::sync::Arc::from),
             location: self.location,
         }
     }
@@ -171,6 +171,12 @@ impl Notified {
     pub fn id(&self) -> TaskId {
         // SAFETY: the handle holds a reference.
         unsafe { self.raw.as_ref() }.id
+    }
+
+    /// The task's id, name and spawn location, for reports about it.
+    pub(crate) fn label(&self) -> TaskLabel {
+        // SAFETY: the handle holds a reference.
+        TaskLabel::of(unsafe { self.raw.as_ref() })
     }
 
     /// Gives up the handle as a raw pointer (for the LIFO slot).
@@ -351,6 +357,37 @@ pub(crate) mod current {
     impl Drop for Guard {
         fn drop(&mut self) {
             CURRENT.with(|c| c.set(self.0));
+        }
+    }
+}
+
+/// How reports (slow-poll warnings) name a task: id, name, spawn location.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskLabel {
+    pub(crate) id: TaskId,
+    name: Option<std::sync::Arc<str>>,
+    location: &'static Location<'static>,
+}
+
+impl TaskLabel {
+    pub(crate) fn of(header: &Header) -> TaskLabel {
+        TaskLabel {
+            id: header.id,
+            name: header.meta.name.clone(),
+            location: header.meta.location,
+        }
+    }
+}
+
+impl fmt::Display for TaskLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(
+                f,
+                "task {} {:?} spawned at {}",
+                self.id, name, self.location
+            ),
+            None => write!(f, "task {} spawned at {}", self.id, self.location),
         }
     }
 }

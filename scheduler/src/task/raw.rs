@@ -46,7 +46,7 @@ pub(crate) struct Header {
 
 /// Descriptive data kept for introspection and debugging.
 pub(crate) struct Meta {
-    pub(crate) name: Option<Box<str>>,
+    pub(crate) name: Option<std::sync::Arc<str>>,
     pub(crate) location: &'static Location<'static>,
 }
 
