@@ -40,9 +40,9 @@
 //!   `findrunnable`, tokio's parked worker): deferred, not rejected. It
 //!   saves the cross-thread hop per event, and the hop is measurable:
 //!   `benches/benches/tcp_echo.rs` (16 connections × 100 ping-pongs of 64 B)
-//!   took 25.6 ms on spindle/single against 10.7 ms on tokio/current_thread,
-//!   and 15.8 ms on spindle/parallel against 10.0 ms on tokio/multi_thread
-//!   (shared 2-core box, load ~4). Closing the gap needs the scheduler's
+//!   took 9.7 ms on spindle/single against 5.5 ms on tokio/current_thread,
+//!   and 11.3 ms on spindle/parallel against 6.9 ms on tokio/multi_thread
+//!   (shared 2-core box, load ~3). Closing the gap needs the scheduler's
 //!   park/unpark to go through the poller (a parked worker blocks in
 //!   `epoll_wait`, an unpark rings the `mio::Waker`), with this thread as the
 //!   backstop while every worker is busy; that is a scheduler-side change.

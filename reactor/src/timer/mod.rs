@@ -33,11 +33,12 @@
 //! without a timeout; other platforms fall back to the rounded `epoll`
 //! timeout. The `timerfd` costs one `timerfd_settime` when the next
 //! deadline changes and nothing otherwise. Measured with
-//! `benches/benches/timers.rs` on the shared 2-core dev box (load ~4):
-//! `fire_1ms` (1 000 tasks sleep 1 ms) went from 2.50 ms to 1.38 ms
-//! (single) and 2.56 ms to 1.63 ms (parallel), tokio 2.50 ms;
-//! `insert_cancel` (10 000 register + cancel) moved by ±30 % between
-//! identical runs either way, i.e. no change above the box's noise.
+//! `benches/benches/timers.rs` on the shared 2-core dev box (load ~3):
+//! `fire_1ms` (1 000 tasks sleep 1 ms) takes 1.28 ms (single) and 1.41 ms
+//! (parallel), against 2.50 and 2.56 ms with the 1 ms tick and epoll
+//! timeout, and 2.49 / 2.93 ms on tokio; `insert_cancel` (10 000 register +
+//! cancel) moved within the box's run-to-run noise (±30 %) and stays ahead
+//! of tokio (1.47 against 1.89 ms single-threaded).
 //!
 //! 100 µs rather than finer: each distinct tick that holds a timer is one
 //! reactor wake-up, so a coarser tick coalesces timers that are close
