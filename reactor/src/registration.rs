@@ -51,7 +51,12 @@
 //! Waiters are woken all at once when their direction becomes ready; a
 //! dropped future may leave its waker behind, which only costs one spurious
 //! wake. A task re-registering replaces its own entry (`Waker::will_wake`),
-//! so the list holds at most one waker per waiting task.
+//! so the list holds at most one waker per waiting task, as long as the
+//! task's waker is stable across polls (it is for spindle's tasks and the
+//! usual combinators). Known limitation: a future that is polled with a
+//! *fresh* waker each time (a combinator that wraps the waker anew on every
+//! poll) adds one entry per poll until the next event in that direction
+//! empties the list.
 
 use std::io;
 use std::task::{Context, Poll, Waker};
