@@ -161,10 +161,14 @@ impl Reactor {
             tracing::error!("spindle reactor: cannot interrupt the poller for shutdown: {e}");
         }
         let thread = self.thread.lock().take();
-        if let Some(thread) = thread
-            && thread.join().is_err()
-        {
-            tracing::error!("spindle reactor: the reactor thread panicked");
+        if let Some(thread) = thread {
+            if thread.thread().id() == std::thread::current().id() {
+                // Dropped from inside a wake on the reactor thread itself (a
+                // task that owned its runtime): a thread cannot join itself.
+                // It sees the flag and leaves its loop once this wake returns.
+            } else if thread.join().is_err() {
+                tracing::error!("spindle reactor: the reactor thread panicked");
+            }
         }
         let mut wake = Vec::new();
         inner.ios.lock().shutdown(&mut wake);
@@ -449,6 +453,40 @@ mod tests {
         fn unpin<T: Unpin>() {}
         unpin::<crate::net::TcpStream>();
         unpin::<crate::time::Sleep>();
+    }
+
+    /// Drops the reactor it holds when woken.
+    struct DropOnWake(
+        parking_lot::Mutex<Option<Reactor>>,
+        std::sync::mpsc::Sender<()>,
+    );
+
+    impl std::task::Wake for DropOnWake {
+        fn wake(self: Arc<Self>) {
+            drop(self.0.lock().take());
+            let _ = self.1.send(());
+        }
+    }
+
+    #[test]
+    fn a_reactor_dropped_by_a_wake_on_its_own_thread_does_not_deadlock() {
+        let reactor = Reactor::start("self-drop").unwrap();
+        let handle = reactor.handle();
+        let (done, finished) = std::sync::mpsc::channel();
+        let waker = Waker::from(Arc::new(DropOnWake(
+            parking_lot::Mutex::new(Some(reactor)),
+            done,
+        )));
+        let deadline = Instant::now() + std::time::Duration::from_millis(1);
+        assert!(matches!(
+            handle.inner.timers.register(deadline, &waker),
+            crate::timer::Registered::Pending { .. }
+        ));
+        handle.interrupt();
+        finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the reactor thread dropped its reactor without deadlocking");
+        assert!(handle.inner.shut_down.load(Ordering::Acquire));
     }
 
     #[test]
