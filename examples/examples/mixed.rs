@@ -17,8 +17,8 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use spindle::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,7 +38,11 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut o = Options { seconds: 4.0, clients: 64, workers: num_cpus() };
+    let mut o = Options {
+        seconds: 4.0,
+        clients: 64,
+        workers: num_cpus(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -47,7 +51,11 @@ fn parse_args() -> Result<Options, String> {
             "--seconds" => o.seconds = value.parse().map_err(|e| bad(&e))?,
             "--clients" => o.clients = value.parse().map_err(|e| bad(&e))?,
             "--workers" => o.workers = value.parse().map_err(|e| bad(&e))?,
-            _ => return Err(format!("unknown flag {flag}\nusage: mixed [--seconds S] [--clients N] [--workers N]")),
+            _ => {
+                return Err(format!(
+                    "unknown flag {flag}\nusage: mixed [--seconds S] [--clients N] [--workers N]"
+                ));
+            }
         }
     }
     Ok(o)
@@ -81,22 +89,36 @@ struct Report {
 }
 
 /// The service and its load generator: identical in both modes.
-async fn service(clients: usize, run_for: Duration, log_path: std::path::PathBuf) -> (u64, Vec<u64>, u64) {
+async fn service(
+    clients: usize,
+    run_for: Duration,
+    log_path: std::path::PathBuf,
+) -> (u64, Vec<u64>, u64) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let log = Arc::new(Mutex::new(OpenOptions::new().create(true).append(true).open(&log_path).expect("log")));
+    let log = Arc::new(Mutex::new(
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("log"),
+    ));
     let logged = Arc::new(AtomicU64::new(0));
     let server = {
         let (log, logged) = (log.clone(), logged.clone());
         spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { break };
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
                 spawn(serve(stream, log.clone(), logged.clone()));
             }
         })
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let loaders: Vec<_> = (0..clients).map(|c| spawn(client(addr, c as u64, stop.clone()))).collect();
+    let loaders: Vec<_> = (0..clients)
+        .map(|c| spawn(client(addr, c as u64, stop.clone())))
+        .collect();
     let progress = spawn({
         let stop = stop.clone();
         let logged = logged.clone();
@@ -104,7 +126,11 @@ async fn service(clients: usize, run_for: Duration, log_path: std::path::PathBuf
             let start = Instant::now();
             while !stop.load(Relaxed) {
                 spindle::time::sleep(Duration::from_millis(500)).await;
-                eprint!("\r  {:>5.1}s  {:>8} requests served", start.elapsed().as_secs_f64(), logged.load(Relaxed));
+                eprint!(
+                    "\r  {:>5.1}s  {:>8} requests served",
+                    start.elapsed().as_secs_f64(),
+                    logged.load(Relaxed)
+                );
             }
             eprintln!();
         }
@@ -160,11 +186,16 @@ async fn client(addr: SocketAddr, seed: u64, stop: Arc<AtomicBool>) -> Vec<u64> 
             *b = x as u8;
         }
         let start = Instant::now();
-        if stream.write_all(&payload).await.is_err() || stream.read_exact(&mut reply).await.is_err() {
+        if stream.write_all(&payload).await.is_err() || stream.read_exact(&mut reply).await.is_err()
+        {
             break;
         }
         latencies.push(start.elapsed().as_micros() as u64);
-        assert_eq!(u64::from_le_bytes(reply), hash(&payload), "wrong hash from the server");
+        assert_eq!(
+            u64::from_le_bytes(reply),
+            hash(&payload),
+            "wrong hash from the server"
+        );
     }
     latencies
 }
@@ -172,24 +203,47 @@ async fn client(addr: SocketAddr, seed: u64, stop: Arc<AtomicBool>) -> Vec<u64> 
 /// User + system CPU time of this process so far (Linux `/proc`).
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok())).sum();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
     // Linux reports in USER_HZ, 100 on every mainstream architecture.
     Duration::from_millis(ticks * 10)
 }
 
 fn run_mode(mode: Mode, o: &Options) -> Report {
-    let rt = Builder::new(mode).worker_threads(o.workers).build().expect("runtime");
-    let log_path = std::env::temp_dir().join(format!("spindle-mixed-{}-{mode:?}.log", std::process::id()));
+    let rt = Builder::new(mode)
+        .worker_threads(o.workers)
+        .build()
+        .expect("runtime");
+    let log_path =
+        std::env::temp_dir().join(format!("spindle-mixed-{}-{mode:?}.log", std::process::id()));
     eprintln!("{mode:?}: {} clients for {:.1}s", o.clients, o.seconds);
     let cpu0 = cpu_time();
     let start = Instant::now();
-    let (requests, latencies_us, logged) = rt.block_on(service(o.clients, Duration::from_secs_f64(o.seconds), log_path.clone()));
+    let (requests, latencies_us, logged) = rt.block_on(service(
+        o.clients,
+        Duration::from_secs_f64(o.seconds),
+        log_path.clone(),
+    ));
     let elapsed = start.elapsed();
     drop(rt);
     let cpu = cpu_time().saturating_sub(cpu0);
     let _ = std::fs::remove_file(log_path);
-    Report { mode, requests, elapsed, latencies_us, cpu, logged }
+    Report {
+        mode,
+        requests,
+        elapsed,
+        latencies_us,
+        cpu,
+        logged,
+    }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -207,18 +261,31 @@ fn main() {
             std::process::exit(2);
         }
     };
-    println!("spindle mixed demo: one TCP service (hash {PAYLOAD} B x {HASH_ROUNDS} rounds + blocking log write per request)");
+    println!(
+        "spindle mixed demo: one TCP service (hash {PAYLOAD} B x {HASH_ROUNDS} rounds + blocking log write per request)"
+    );
     println!("the same `service()` runs under both modes; only the Builder differs\n");
-    let reports: Vec<Report> = [Mode::SingleThread, Mode::Parallel].into_iter().map(|m| run_mode(m, &o)).collect();
-    println!("\n| mode         | workers | requests | req/s    | p50 us | p99 us | max us | CPU s | logged |");
-    println!("|--------------|---------|----------|----------|--------|--------|--------|-------|--------|");
+    let reports: Vec<Report> = [Mode::SingleThread, Mode::Parallel]
+        .into_iter()
+        .map(|m| run_mode(m, &o))
+        .collect();
+    println!(
+        "\n| mode         | workers | requests | req/s    | p50 us | p99 us | max us | CPU s | logged |"
+    );
+    println!(
+        "|--------------|---------|----------|----------|--------|--------|--------|-------|--------|"
+    );
     let mut rates = Vec::new();
     for r in &reports {
         let mut l = r.latencies_us.clone();
         l.sort_unstable();
         let rate = r.requests as f64 / r.elapsed.as_secs_f64();
         rates.push(rate);
-        let workers = if r.mode == Mode::Parallel { o.workers } else { 1 };
+        let workers = if r.mode == Mode::Parallel {
+            o.workers
+        } else {
+            1
+        };
         println!(
             "| {:<12} | {:>7} | {:>8} | {:>8.0} | {:>6} | {:>6} | {:>6} | {:>5.2} | {:>6} |",
             format!("{:?}", r.mode),
@@ -232,5 +299,8 @@ fn main() {
             r.logged,
         );
     }
-    println!("\nspeed-up of Parallel over SingleThread: {:.2}x", rates[1] / rates[0].max(1e-9));
+    println!(
+        "\nspeed-up of Parallel over SingleThread: {:.2}x",
+        rates[1] / rates[0].max(1e-9)
+    );
 }

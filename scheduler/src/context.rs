@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::local::LocalQueue;
-use crate::task::{JoinHandle, TaskInfo, TaskMeta};
+use crate::task::{JoinHandle, TaskId, TaskInfo, TaskMeta};
 
 // Not `const`-initialised: loom's `thread_local!` does not take `const {}`.
 crate::loom::thread_local!(#[allow(clippy::missing_const_for_thread_local)] static PINNED: RefCell<Option<Arc<LocalQueue>>> = RefCell::new(None));
@@ -85,10 +85,10 @@ where
 }
 
 /// The pinned tasks of this thread (for `all_tasks`).
-pub(crate) fn pinned_tasks(out: &mut Vec<TaskInfo>) {
+pub(crate) fn pinned_tasks(out: &mut Vec<TaskInfo>, blocked: &[TaskId], timed: bool) {
     PINNED.with(|p| {
         if let Some(p) = p.borrow().as_ref() {
-            p.all_tasks(out);
+            p.all_tasks(out, blocked, timed);
         }
     });
 }

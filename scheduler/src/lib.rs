@@ -26,6 +26,7 @@
 
 mod block_on;
 mod claim;
+mod clock;
 pub mod context;
 pub mod coop;
 mod idle;
@@ -150,11 +151,11 @@ impl Scheduler {
     /// A snapshot of every live task, the calling thread's pinned tasks
     /// included.
     pub fn all_tasks(&self) -> Vec<TaskInfo> {
-        let mut out = match self {
+        let (mut out, blocked, timed) = match self {
             Scheduler::Single(s) => s.all_tasks(),
             Scheduler::Parallel(p) => p.all_tasks(),
         };
-        context::pinned_tasks(&mut out);
+        context::pinned_tasks(&mut out, &blocked, timed);
         out
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use crate::loom::Mutex;
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use crate::park::Parker;
-use crate::task::{self, JoinHandle, Notified, OwnedTasks, Schedule, TaskInfo, TaskMeta};
+use crate::task::{self, JoinHandle, Notified, OwnedTasks, Schedule, TaskId, TaskInfo, TaskMeta};
 
 /// One thread's queue of pinned tasks.
 pub(crate) struct LocalQueue {
@@ -89,8 +89,9 @@ impl LocalQueue {
         self.len.load(SeqCst) != 0
     }
 
-    pub(crate) fn all_tasks(&self, out: &mut Vec<TaskInfo>) {
-        self.owned.for_each(|h| out.push(TaskInfo::of(h)));
+    pub(crate) fn all_tasks(&self, out: &mut Vec<TaskInfo>, blocked: &[TaskId], timed: bool) {
+        self.owned
+            .for_each(|h| out.push(TaskInfo::of(h, blocked, timed)));
     }
 
     /// Cancels every pinned task (on the owner thread) and drops the queue's

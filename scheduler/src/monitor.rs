@@ -54,6 +54,9 @@ pub(crate) trait Watched {
     fn hand_off(&self, index: usize, seen: Sample) -> bool;
     fn handoff_after(&self) -> Option<Duration>;
     fn slow_poll(&self) -> Option<Duration>;
+    /// Publishes the task blocking processor `index` (0: none), for
+    /// `all_tasks`' blocked-in-poll state.
+    fn set_blocked(&self, index: usize, task: u64);
 }
 
 /// The shortest sleep: Go's sysmon's 20 µs.
@@ -67,18 +70,26 @@ struct Watch {
     seen: Sample,
     since: Instant,
     warned: bool,
+    /// Published as blocked-in-poll.
+    blocked: bool,
 }
 
 /// The monitor thread's body; returns at shutdown.
 pub(crate) fn run(watched: &dyn Watched) {
     let handoff = watched.handoff_after();
     let slow = watched.slow_poll();
+    // A poll this long is reported as blocked-in-poll by `all_tasks`.
+    let blocked_after = match (handoff, slow) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let now = Instant::now();
     let mut watches: Vec<Watch> = (0..watched.processors())
         .map(|i| Watch {
             seen: watched.sample(i),
             since: now,
             warned: false,
+            blocked: false,
         })
         .collect();
     let mut sleep = MIN_SLEEP;
@@ -90,16 +101,27 @@ pub(crate) fn run(watched: &dyn Watched) {
         for (index, watch) in watches.iter_mut().enumerate() {
             let sample = watched.sample(index);
             if !sample.in_poll() || sample.tick() != watch.seen.tick() || !watch.seen.in_poll() {
+                if watch.blocked {
+                    watched.set_blocked(index, 0);
+                }
                 *watch = Watch {
                     seen: sample,
                     since: now,
                     warned: false,
+                    blocked: false,
                 };
                 if !sample.in_poll() {
                     continue;
                 }
             }
             let running = now - watch.since;
+            if let Some(limit) = blocked_after
+                && running >= limit
+                && !watch.blocked
+            {
+                watch.blocked = true;
+                watched.set_blocked(index, watched.polling_task(index).as_u64());
+            }
             if let Some(threshold) = slow {
                 if running >= threshold && !watch.warned {
                     watch.warned = true;
@@ -139,9 +161,11 @@ pub(crate) fn run_task(task: Notified, slow_poll: Option<Duration>) {
         None => coop::budget(|| task.run()),
         Some(threshold) => {
             let label = task.label();
+            let recorder = task.poll_recorder();
             let start = Instant::now();
             coop::budget(|| task.run());
             let took = start.elapsed();
+            recorder.record(took);
             if took >= threshold {
                 tracing::warn!(
                     task.id = label.id.as_u64(),

@@ -66,6 +66,8 @@ pub(crate) struct Slot {
     pub(crate) claim: Claim,
     /// The id of the task in the current poll (for the monitor's reports).
     pub(crate) polling_task: AtomicU64,
+    /// The id of a task the monitor saw stuck in its poll (0: none).
+    pub(crate) blocked_task: AtomicU64,
     pub(crate) stats: WorkerStats,
     /// The machine holding the slot sleeps here. It belongs to the slot, not
     /// to the machine, so a wake-up sent to the slot while it changes hands
@@ -265,11 +267,23 @@ impl Handle {
         }
     }
 
-    /// A snapshot of every live task.
-    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+    /// A snapshot of every live task, and the snapshot's context (which
+    /// tasks are blocked in a poll, whether polls are timed).
+    pub(crate) fn all_tasks(&self) -> (Vec<TaskInfo>, Vec<TaskId>, bool) {
+        let blocked: Vec<TaskId> = self
+            .shared
+            .slots
+            .iter()
+            .map(|s| s.blocked_task.load(Relaxed))
+            .filter(|&id| id != 0)
+            .map(TaskId)
+            .collect();
+        let timed = self.shared.config.slow_poll.is_some();
         let mut out = Vec::new();
-        self.shared.owned.for_each(|h| out.push(TaskInfo::of(h)));
-        out
+        self.shared
+            .owned
+            .for_each(|h| out.push(TaskInfo::of(h, &blocked, timed)));
+        (out, blocked, timed)
     }
 }
 
@@ -284,6 +298,7 @@ impl Shared {
                     lifo: LifoSlot::new(),
                     claim: Claim::new(),
                     polling_task: AtomicU64::new(0),
+                    blocked_task: AtomicU64::new(0),
                     stats: WorkerStats::default(),
                     parker: Arc::new(Parker::new()),
                     core: UnsafeCell::new(Processor::new(index, local)),
@@ -439,6 +454,9 @@ impl monitor::Watched for Watch {
     }
     fn slow_poll(&self) -> Option<Duration> {
         self.0.config.slow_poll
+    }
+    fn set_blocked(&self, index: usize, task: u64) {
+        self.0.slots[index].blocked_task.store(task, Relaxed);
     }
 }
 

@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     /// The poll clock the monitor reads (never handed off in this mode).
     clock: Claim,
     polling_task: AtomicU64,
+    /// A task the monitor saw stuck in its poll (0: none).
+    blocked_task: AtomicU64,
     slow_poll: Option<Duration>,
     monitor: Mutex<Option<thread::JoinHandle<()>>>,
 }
@@ -107,6 +109,7 @@ impl Handle {
                 shutdown: AtomicBool::new(false),
                 clock: Claim::new(),
                 polling_task: AtomicU64::new(0),
+                blocked_task: AtomicU64::new(0),
                 slow_poll: config.slow_poll_threshold,
                 monitor: Mutex::new(None),
             }),
@@ -183,11 +186,20 @@ impl Handle {
         }
     }
 
-    /// A snapshot of every live task.
-    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+    /// A snapshot of every live task, and the snapshot's context (which
+    /// tasks are blocked in a poll, whether polls are timed).
+    pub(crate) fn all_tasks(&self) -> (Vec<TaskInfo>, Vec<TaskId>, bool) {
+        let blocked: Vec<TaskId> = Some(self.shared.blocked_task.load(Relaxed))
+            .filter(|&id| id != 0)
+            .map(TaskId)
+            .into_iter()
+            .collect();
+        let timed = self.shared.slow_poll.is_some();
         let mut out = Vec::new();
-        self.shared.owned.for_each(|h| out.push(TaskInfo::of(h)));
-        out
+        self.shared
+            .owned
+            .for_each(|h| out.push(TaskInfo::of(h, &blocked, timed)));
+        (out, blocked, timed)
     }
 }
 
@@ -376,5 +388,8 @@ impl monitor::Watched for Watch {
     }
     fn slow_poll(&self) -> Option<Duration> {
         self.0.slow_poll
+    }
+    fn set_blocked(&self, _index: usize, task: u64) {
+        self.0.blocked_task.store(task, Relaxed);
     }
 }

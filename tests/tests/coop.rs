@@ -31,7 +31,10 @@ fn a_task_always_finding_its_queue_ready_still_lets_others_run() {
         };
         let o = other_ran.clone();
         spawn(async move { o.store(true, SeqCst) });
-        assert!(hot.await.unwrap(), "{mode:?}: the hot task never yielded to the other one");
+        assert!(
+            hot.await.unwrap(),
+            "{mode:?}: the hot task never yielded to the other one"
+        );
     });
 }
 
@@ -54,6 +57,9 @@ fn a_task_always_getting_permits_still_lets_others_run() {
         };
         let o = other_ran.clone();
         spawn(async move { o.store(true, SeqCst) });
-        assert!(hot.await.unwrap(), "{mode:?}: the hot task never yielded to the other one");
+        assert!(
+            hot.await.unwrap(),
+            "{mode:?}: the hot task never yielded to the other one"
+        );
     });
 }

@@ -55,6 +55,8 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 pub use error::JoinError;
 pub use join::{AbortHandle, JoinHandle};
@@ -138,6 +140,7 @@ impl TaskMeta {
         Meta {
             name: self.name.map(std::sync::Arc::from),
             location: self.location,
+            spawned_ms: crate::clock::now_ms(),
         }
     }
 }
@@ -173,6 +176,14 @@ impl Notified {
         unsafe { self.raw.as_ref() }.id
     }
 
+    /// Records one timed poll of this task (slow-poll debugging), taking a
+    /// reference so the record outlives the poll, which may free the task.
+    pub(crate) fn poll_recorder(&self) -> PollRecorder {
+        // SAFETY: the handle holds a reference.
+        unsafe { self.raw.as_ref() }.state.ref_inc();
+        PollRecorder { raw: self.raw }
+    }
+
     /// The task's id, name and spawn location, for reports about it.
     pub(crate) fn label(&self) -> TaskLabel {
         // SAFETY: the handle holds a reference.
@@ -195,6 +206,28 @@ impl Drop for Notified {
 impl fmt::Debug for Notified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Notified").field(&self.id()).finish()
+    }
+}
+
+/// A reference kept across one timed poll to record its duration.
+pub(crate) struct PollRecorder {
+    raw: NonNull<Header>,
+}
+
+impl PollRecorder {
+    pub(crate) fn record(self, took: std::time::Duration) {
+        // SAFETY: the recorder holds a reference.
+        let stats = &unsafe { self.raw.as_ref() }.stats;
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        stats.busy_ns.fetch_add(ns, Relaxed);
+        stats.longest_ns.fetch_max(ns, Relaxed);
+    }
+}
+
+impl Drop for PollRecorder {
+    fn drop(&mut self) {
+        // SAFETY: the recorder's reference.
+        unsafe { raw::drop_reference(self.raw) };
     }
 }
 
@@ -401,6 +434,9 @@ pub enum TaskState {
     Scheduled,
     /// Being polled.
     Running,
+    /// Inside one poll for longer than the monitor's threshold
+    /// (`handoff_after`, or the slow-poll threshold): blocking its thread.
+    BlockedInPoll,
     /// Finished; its output waits for the join handle.
     Complete,
 }
@@ -416,6 +452,14 @@ pub struct TaskInfo {
     pub location: &'static Location<'static>,
     /// What it was doing when the snapshot was taken.
     pub state: TaskState,
+    /// Polls so far.
+    pub polls: u64,
+    /// Time spent in polls, when polls are timed (slow-poll debugging on).
+    pub busy: Option<Duration>,
+    /// The longest single poll, when polls are timed.
+    pub longest_poll: Option<Duration>,
+    /// Time since the task was spawned (millisecond resolution).
+    pub age: Duration,
 }
 
 impl fmt::Debug for TaskInfo {
@@ -425,15 +469,23 @@ impl fmt::Debug for TaskInfo {
             .field("name", &self.name.as_deref().unwrap_or("<unnamed>"))
             .field("location", &format_args!("{}", self.location))
             .field("state", &self.state)
+            .field("polls", &self.polls)
+            .field("busy", &self.busy)
+            .field("longest_poll", &self.longest_poll)
+            .field("age", &self.age)
             .finish()
     }
 }
 
 impl TaskInfo {
-    pub(crate) fn of(header: &Header) -> TaskInfo {
+    /// A snapshot of `header`; `blocked` lists the tasks the monitor sees
+    /// stuck in a poll, and `timed` says whether poll times are recorded.
+    pub(crate) fn of(header: &Header, blocked: &[TaskId], timed: bool) -> TaskInfo {
         let s = header.state.load();
         let state = if s.is_complete() {
             TaskState::Complete
+        } else if s.is_running() && blocked.contains(&header.id) {
+            TaskState::BlockedInPoll
         } else if s.is_running() {
             TaskState::Running
         } else if s.is_notified() {
@@ -441,11 +493,18 @@ impl TaskInfo {
         } else {
             TaskState::Idle
         };
+        let stats = &header.stats;
+        let timed_ns =
+            |a: &std::sync::atomic::AtomicU64| timed.then(|| Duration::from_nanos(a.load(Relaxed)));
         TaskInfo {
             id: header.id,
             name: header.meta.name.as_deref().map(str::to_owned),
             location: header.meta.location,
             state,
+            polls: stats.polls.load(Relaxed),
+            busy: timed_ns(&stats.busy_ns),
+            longest_poll: timed_ns(&stats.longest_ns),
+            age: crate::clock::since(header.meta.spawned_ms),
         }
     }
 }

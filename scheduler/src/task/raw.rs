@@ -25,6 +25,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
 use super::error::JoinError;
@@ -40,6 +41,7 @@ pub(crate) struct Header {
     pub(crate) vtable: &'static Vtable,
     pub(crate) id: TaskId,
     pub(crate) meta: Meta,
+    pub(crate) stats: PollStats,
     /// Links of the owned-task list, guarded by that list's shard lock.
     pub(crate) links: UnsafeCell<Links>,
 }
@@ -48,6 +50,18 @@ pub(crate) struct Header {
 pub(crate) struct Meta {
     pub(crate) name: Option<std::sync::Arc<str>>,
     pub(crate) location: &'static Location<'static>,
+    /// When the task was spawned ([`clock::now_ms`](crate::clock::now_ms)).
+    pub(crate) spawned_ms: u64,
+}
+
+/// Counters of a task's polls, for introspection. `polls` is written only
+/// by the holder of `RUNNING` (a plain load and store); the times only when
+/// polls are timed (slow-poll debugging).
+#[derive(Default)]
+pub(crate) struct PollStats {
+    pub(crate) polls: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
+    pub(crate) longest_ns: AtomicU64,
 }
 
 // SAFETY: the header's non-atomic fields are either immutable after creation
@@ -123,6 +137,7 @@ where
                 vtable: &Self::VTABLE,
                 id,
                 meta,
+                stats: PollStats::default(),
                 links: UnsafeCell::new(Links::default()),
             },
             scheduler,
@@ -268,6 +283,8 @@ unsafe fn run<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     let waker = ManuallyDrop::new(unsafe { waker::borrowed(ptr) });
     let mut cx = Context::from_waker(&waker);
     let _task = super::current::enter(cell.header.id);
+    let polls = &cell.header.stats.polls;
+    polls.store(polls.load(Relaxed) + 1, Relaxed);
     if cell.poll_future(&mut cx).is_ready() {
         cell.complete();
         return;
