@@ -1,10 +1,13 @@
 //! Shared helpers for the scheduler benches.
 //!
-//! Every workload runs on four runtimes in one criterion group, so a single
+//! Every workload runs on five runtimes in one criterion group, so a single
 //! `cargo bench` run puts them side by side:
 //!
 //! * `spindle/single`: [`spindle::Mode::SingleThread`]
-//! * `spindle/parallel`: [`spindle::Mode::Parallel`], `W` workers
+//! * `spindle/parallel`: [`spindle::Mode::Parallel`], `W` workers, monitor on
+//!   (the default)
+//! * `spindle/parallel_nomonitor`: the same with `.monitor(false)`, so each
+//!   run shows what the monitor costs
 //! * `tokio/current_thread`
 //! * `tokio/multi_thread`: `W` workers
 //!
@@ -12,7 +15,10 @@
 //!
 //! A workload is written once, generic over [`Rt`]; the synchronisation it
 //! needs ([`Latch`], [`oneshot`]) is plain `std` code here, so both runtimes
-//! run the very same futures and only the scheduler differs.
+//! run the very same futures and only the scheduler differs. Workloads that
+//! compare a runtime's own facility (blocking pool, channel, `gather`) go
+//! through the matching [`Rt`] method, which maps to each runtime's
+//! idiomatic equivalent.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use criterion::{Bencher, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{Bencher, BenchmarkGroup, Criterion, Throughput};
 
 /// Worker threads of the two multi-threaded runtimes: `BENCH_WORKERS`, or 2.
 pub fn workers() -> usize {
@@ -56,6 +63,41 @@ pub trait Rt: Sized + 'static {
 
     /// The runtime's own `yield_now`.
     fn yield_now() -> impl Future<Output = ()> + Send;
+
+    /// Runs `f` on the runtime's blocking pool (spindle `run_in_executor`,
+    /// tokio `spawn_blocking`), submitted at the call, and resolves to its
+    /// result. Call inside the runtime.
+    fn run_blocking<F, T>(f: F) -> impl Future<Output = T> + Send + 'static
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static;
+
+    /// Runs every future as its own task, spawned at the call, and resolves
+    /// to their outputs in input order (spindle `gather`; tokio: spawn all,
+    /// then await the handles in order). Call inside the runtime.
+    fn gather<F>(futs: Vec<F>) -> impl Future<Output = Vec<F::Output>> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Sending half of the runtime's own bounded channel.
+    type Tx<T: Send + 'static>: Clone + Send + Sync + 'static;
+    /// Receiving half of the runtime's own bounded channel (one receiver:
+    /// tokio's `mpsc` is single-consumer).
+    type Rx<T: Send + 'static>: Send + 'static;
+
+    /// The runtime's own bounded channel of `capacity` items
+    /// (`spindle::sync::Queue`, `tokio::sync::mpsc`).
+    fn channel<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>);
+
+    /// Sends `value`, waiting while the channel is full.
+    fn send<T: Send + 'static>(tx: &Self::Tx<T>, value: T) -> impl Future<Output = ()> + Send;
+
+    /// Receives the next value, waiting while the channel is empty.
+    ///
+    /// # Panics
+    /// If every sender is gone (tokio) — the workloads never let that happen.
+    fn recv<T: Send + 'static>(rx: &mut Self::Rx<T>) -> impl Future<Output = T> + Send;
 }
 
 /// A spindle runtime, either mode.
@@ -63,10 +105,25 @@ pub trait Rt: Sized + 'static {
 pub struct Spindle(pub spindle::Runtime);
 
 impl Spindle {
-    /// A runtime of `mode` with `workers` worker threads (parallel mode).
+    /// A runtime of `mode` with `workers` worker threads (parallel mode),
+    /// with the default monitor setting.
     pub fn new(mode: spindle::Mode, workers: usize) -> Spindle {
-        let rt = spindle::Builder::new(mode)
-            .worker_threads(workers)
+        Spindle::from_builder(spindle::Builder::new(mode).worker_threads(workers))
+    }
+
+    /// A parallel runtime with `workers` worker threads and the monitor on
+    /// or off.
+    pub fn parallel(workers: usize, monitor: bool) -> Spindle {
+        Spindle::from_builder(
+            spindle::Builder::new(spindle::Mode::Parallel)
+                .worker_threads(workers)
+                .monitor(monitor),
+        )
+    }
+
+    /// Builds `builder`, naming its threads `bench-*`.
+    pub fn from_builder(builder: spindle::Builder) -> Spindle {
+        let rt = builder
             .thread_name("bench")
             .build()
             .expect("build spindle runtime");
@@ -101,6 +158,40 @@ impl Rt for Spindle {
 
     fn yield_now() -> impl Future<Output = ()> + Send {
         spindle::yield_now()
+    }
+
+    fn run_blocking<F, T>(f: F) -> impl Future<Output = T> + Send + 'static
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = spindle::run_in_executor(f);
+        async move { handle.await.expect("blocking closure panicked") }
+    }
+
+    fn gather<F>(futs: Vec<F>) -> impl Future<Output = Vec<F::Output>> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let all = spindle::gather(futs);
+        async move { all.await.expect("gathered task failed") }
+    }
+
+    type Tx<T: Send + 'static> = Arc<spindle::sync::Queue<T>>;
+    type Rx<T: Send + 'static> = Arc<spindle::sync::Queue<T>>;
+
+    fn channel<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        let queue = Arc::new(spindle::sync::Queue::new(capacity));
+        (queue.clone(), queue)
+    }
+
+    fn send<T: Send + 'static>(tx: &Self::Tx<T>, value: T) -> impl Future<Output = ()> + Send {
+        tx.put(value)
+    }
+
+    fn recv<T: Send + 'static>(rx: &mut Self::Rx<T>) -> impl Future<Output = T> + Send {
+        rx.get()
     }
 }
 
@@ -157,6 +248,47 @@ impl Rt for Tokio {
     fn yield_now() -> impl Future<Output = ()> + Send {
         tokio::task::yield_now()
     }
+
+    fn run_blocking<F, T>(f: F) -> impl Future<Output = T> + Send + 'static
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = tokio::task::spawn_blocking(f);
+        async move { handle.await.expect("blocking closure panicked") }
+    }
+
+    fn gather<F>(futs: Vec<F>) -> impl Future<Output = Vec<F::Output>> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+        async move {
+            let mut out = Vec::with_capacity(handles.len());
+            for handle in handles {
+                out.push(handle.await.expect("gathered task failed"));
+            }
+            out
+        }
+    }
+
+    type Tx<T: Send + 'static> = tokio::sync::mpsc::Sender<T>;
+    type Rx<T: Send + 'static> = tokio::sync::mpsc::Receiver<T>;
+
+    fn channel<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        tokio::sync::mpsc::channel(capacity)
+    }
+
+    async fn send<T: Send + 'static>(tx: &Self::Tx<T>, value: T) {
+        if tx.send(value).await.is_err() {
+            panic!("receiver dropped");
+        }
+    }
+
+    async fn recv<T: Send + 'static>(rx: &mut Self::Rx<T>) -> T {
+        rx.recv().await.expect("senders dropped")
+    }
 }
 
 /// One workload, written once for every runtime.
@@ -169,35 +301,53 @@ pub trait Workload {
     fn bench<R: Rt>(&self, b: &mut Bencher<'_>, rt: &R);
 }
 
-/// Runs `workload` on the four runtimes in one criterion group `name`. Each
-/// runtime is built before its benchmark and dropped after it, so only one
-/// runtime's threads exist at a time.
-pub fn run_group<W: Workload>(c: &mut Criterion, name: &str, workload: &W) {
+/// Something to do on each runtime under test, in turn: see
+/// [`for_each_runtime`].
+pub trait OnRuntime {
+    /// Called once per runtime, with its display name (`spindle/single`,
+    /// ...); `rt` is dropped when this returns.
+    fn on<R: Rt>(&mut self, name: &str, rt: R);
+}
+
+/// Builds the five runtimes under test one at a time (`W` = [`workers`]),
+/// hands each to `f` and drops it before building the next, so only one
+/// runtime's threads exist at a time. The one list of runtimes every bench
+/// uses.
+pub fn for_each_runtime(f: &mut impl OnRuntime) {
     let w = workers();
+    f.on(
+        "spindle/single",
+        Spindle::new(spindle::Mode::SingleThread, w),
+    );
+    f.on("spindle/parallel", Spindle::parallel(w, true));
+    f.on("spindle/parallel_nomonitor", Spindle::parallel(w, false));
+    f.on("tokio/current_thread", Tokio::current_thread());
+    f.on("tokio/multi_thread", Tokio::multi_thread(w));
+}
+
+/// Runs `workload` on every runtime of [`for_each_runtime`] in one criterion
+/// group `name` (20 samples, 1 s warm-up, 3 s measurement).
+pub fn run_group<W: Workload>(c: &mut Criterion, name: &str, workload: &W) {
+    struct Group<'a, 'c, W> {
+        group: BenchmarkGroup<'c, WallTime>,
+        workload: &'a W,
+    }
+    impl<W: Workload> OnRuntime for Group<'_, '_, W> {
+        fn on<R: Rt>(&mut self, name: &str, rt: R) {
+            let workload = self.workload;
+            self.group.bench_function(name, |b| workload.bench(b, &rt));
+        }
+    }
+
     let mut group = c.benchmark_group(name);
     group
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(workload.elements()));
-
-    {
-        let rt = Spindle::new(spindle::Mode::SingleThread, w);
-        group.bench_function("spindle/single", |b| workload.bench(b, &rt));
-    }
-    {
-        let rt = Spindle::new(spindle::Mode::Parallel, w);
-        group.bench_function("spindle/parallel", |b| workload.bench(b, &rt));
-    }
-    {
-        let rt = Tokio::current_thread();
-        group.bench_function("tokio/current_thread", |b| workload.bench(b, &rt));
-    }
-    {
-        let rt = Tokio::multi_thread(w);
-        group.bench_function("tokio/multi_thread", |b| workload.bench(b, &rt));
-    }
-    group.finish();
+    let mut visit = Group { group, workload };
+    for_each_runtime(&mut visit);
+    visit.group.finish();
 }
 
 /// A countdown latch: `count_down` `n` times, and `wait` resolves. The
@@ -391,11 +541,48 @@ mod tests {
         assert_eq!(rt.block_on(rx), None);
     }
 
+    /// The runtime-specific facilities: blocking pool, gather, channel.
+    fn facilities<R: Rt>(rt: &R) {
+        rt.block_on(async {
+            assert_eq!(R::run_blocking(|| 6 * 7).await, 42);
+            let futs: Vec<_> = (0..50u32)
+                .map(|i| async move {
+                    R::yield_now().await;
+                    i * 2
+                })
+                .collect();
+            assert_eq!(
+                R::gather(futs).await,
+                (0..50).map(|i| i * 2).collect::<Vec<_>>()
+            );
+            let (tx, mut rx) = R::channel::<u32>(4);
+            for p in 0..3u32 {
+                let tx = tx.clone();
+                R::spawn(async move {
+                    for i in 0..100 {
+                        R::send(&tx, p * 1000 + i).await;
+                    }
+                });
+            }
+            let mut sum = 0;
+            for _ in 0..300 {
+                sum += R::recv(&mut rx).await;
+            }
+            assert_eq!(sum, (0..3).map(|p| p * 100_000 + 4950).sum::<u32>());
+        });
+    }
+
+    struct Check;
+
+    impl OnRuntime for Check {
+        fn on<R: Rt>(&mut self, _name: &str, rt: R) {
+            smoke(&rt);
+            facilities(&rt);
+        }
+    }
+
     #[test]
     fn helpers_work_on_all_runtimes() {
-        smoke(&Spindle::new(spindle::Mode::SingleThread, 2));
-        smoke(&Spindle::new(spindle::Mode::Parallel, 2));
-        smoke(&Tokio::current_thread());
-        smoke(&Tokio::multi_thread(2));
+        for_each_runtime(&mut Check);
     }
 }
