@@ -1,5 +1,5 @@
-//! `gather`: one task (on a worker, in the parallel runtimes) gathers 10_000 small futures, each run as its own
-//! task, results in input order ([`Rt::gather`]: `spindle::gather`; on
+//! `gather`: one task (on a worker, in the parallel runtimes) gathers 10_000
+//! small futures, each run as its own task, results in input order ([`Rt::gather`]: `spindle::gather`; on
 //! tokio, spawn all, then await the handles in order — what `gather` does
 //! without its abort-on-first-failure bookkeeping). Throughput counts
 //! futures.
