@@ -1,6 +1,7 @@
 //! `tcp_echo`: 16 persistent loopback connections, each doing 100 ping-pong
-//! round trips of a 64-byte message per iteration, on spindle (both modes)
-//! and tokio (both flavors) in one criterion group. Throughput counts round
+//! round trips of a 64-byte message per iteration, on spindle (both modes;
+//! parallel also with the monitor off) and tokio (both flavors) in one
+//! criterion group. Throughput counts round
 //! trips (16 × 100 per iteration).
 //!
 //! The workload is one macro body instantiated per runtime: the two crates
@@ -99,6 +100,16 @@ fn tcp_echo(c: &mut Criterion) {
         "spindle/parallel",
         spindle::Builder::parallel()
             .worker_threads(WORKERS)
+            .build()
+            .unwrap(),
+        spindle
+    );
+    echo_on!(
+        group,
+        "spindle/parallel_nomonitor",
+        spindle::Builder::parallel()
+            .worker_threads(WORKERS)
+            .monitor(false)
             .build()
             .unwrap(),
         spindle

@@ -1,5 +1,5 @@
-//! `timers`: the timer wheel under two loads, on spindle (both modes) and
-//! tokio (both flavors) in one run.
+//! `timers`: the timer wheel under two loads, on spindle (both modes;
+//! parallel also with the monitor off) and tokio (both flavors) in one run.
 //!
 //! * `timers/insert_cancel`: 1 000 tasks each run 10 `timeout(1 s, yield)`:
 //!   every timeout registers a timer (the inner yield is pending on its
@@ -88,6 +88,17 @@ fn timers(c: &mut Criterion) {
         "spindle/parallel",
         spindle::Builder::parallel()
             .worker_threads(WORKERS)
+            .build()
+            .unwrap(),
+        spindle,
+        spindle::yield_now
+    );
+    timers_on!(
+        c,
+        "spindle/parallel_nomonitor",
+        spindle::Builder::parallel()
+            .worker_threads(WORKERS)
+            .monitor(false)
             .build()
             .unwrap(),
         spindle,
