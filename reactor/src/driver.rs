@@ -3,19 +3,31 @@
 //!
 //! # Mechanism
 //!
-//! [`Reactor::start`] creates the poller and spawns `<name>-reactor`, which
-//! loops:
+//! The poller sits behind a lock, and whoever holds the lock *drives* it:
+//! one *turn* is
 //!
 //! 1. advance the timer wheel to now, collecting the wakers of due timers,
 //!    and derive the sleep from the next deadline (on Linux a `timerfd`
 //!    armed for it, elsewhere the `epoll` timeout; see `timer`);
-//! 2. wake those wakers (no lock held);
+//! 2. wake those wakers;
 //! 3. block in `Poll::poll` until an IO event, the timer deadline, or the
-//!    reactor's own `mio::Waker` (rung when a new timer becomes the earliest
-//!    deadline, and on shutdown);
+//!    reactor's own `mio::Waker` (rung by [`ReactorHandle::interrupt`]: when
+//!    a new timer becomes the earliest deadline, to wake a parked thread,
+//!    and on shutdown);
 //! 4. for each event, look the token up in the registration table
 //!    ([`IoSlab`]), set the resource's readiness and collect the wakers it
 //!    satisfies; wake them once the table lock is released.
+//!
+//! **Who drives.** A thread of the runtime with nothing to run drives the
+//! poller instead of sleeping on a condition variable
+//! ([`ReactorHandle::try_drive`], Go's netpoller in `findrunnable`): the
+//! event and the task it wakes are handled on the same thread, with no
+//! cross-thread wake-up per event. Waking such a thread is
+//! [`ReactorHandle::interrupt`]. [`Reactor::start`] also spawns
+//! `<name>-reactor`, the *backstop*: while every runtime thread is busy
+//! nobody drives, so every [`BACKSTOP`] it takes a non-blocking turn if the
+//! poller is free. The backstop never blocks in `epoll_wait` holding the
+//! lock, which would shut the idle threads out.
 //!
 //! The reactor only ever calls `Waker::wake`: it knows nothing of tasks or
 //! workers, so a waker whose task runs on one thread or on many behaves the
@@ -36,16 +48,15 @@
 //!
 //! # Rejected alternatives
 //!
-//! * Letting idle workers drive the poller (Go's netpoller in
-//!   `findrunnable`, tokio's parked worker): deferred, not rejected. It
-//!   saves the cross-thread hop per event, and the hop is measurable:
-//!   `benches/benches/tcp_echo.rs` (16 connections × 100 ping-pongs of 64 B)
-//!   took 9.7 ms on spindle/single against 5.5 ms on tokio/current_thread,
-//!   and 11.3 ms on spindle/parallel against 6.9 ms on tokio/multi_thread
-//!   (shared 2-core box, load ~3). Closing the gap needs the scheduler's
-//!   park/unpark to go through the poller (a parked worker blocks in
-//!   `epoll_wait`, an unpark rings the `mio::Waker`), with this thread as the
-//!   backstop while every worker is busy; that is a scheduler-side change.
+//! * Only the reactor thread drives the poller (this crate's first design):
+//!   every event then costs a cross-thread wake-up (a futex wake and a
+//!   context switch) before its task runs. `benches/benches/tcp_echo.rs`
+//!   (16 connections × 100 ping-pongs of 64 B) took 9.7 ms on spindle/single
+//!   against 5.5 ms on tokio/current_thread, and 11.3 ms against 6.9 ms in
+//!   parallel mode, which is what DESIGN.md said would decide it.
+//! * The backstop blocking in `epoll_wait` and being kicked out when a
+//!   runtime thread wants the poller: one more wake-up on every idle
+//!   transition, the cost the change removes.
 //! * A `Weak` handle in resources: lets a resource notice the runtime is gone
 //!   without a flag, but costs an upgrade on every operation.
 
@@ -57,7 +68,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Waker;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::event::Source;
 use mio::{Events, Interest, Poll, Token};
@@ -72,10 +83,26 @@ use crate::timer::{NextTimer, Timers};
 /// small enough (12 KiB of `epoll_event`s) to stay in cache.
 const EVENTS_CAPACITY: usize = 1024;
 
+/// How often the backstop takes a turn while the poller is free (every
+/// runtime thread busy): the longest an IO event or a timer waits then.
+/// 1 ms matches tokio's timer resolution; it costs ~1 000 non-blocking
+/// `epoll_wait`s a second, and only while every thread is busy.
+pub const BACKSTOP: Duration = Duration::from_millis(1);
+/// The backstop's sleep while some thread drives the poller.
+const BACKSTOP_IDLE: Duration = Duration::from_millis(10);
+
+/// The poller and what one turn needs, owned by whoever drives.
+struct Driver {
+    poll: Poll,
+    events: Events,
+    timer_sleep: TimerSleep,
+}
+
 /// The state shared by the reactor thread and every handle.
 pub(crate) struct Inner {
     registry: mio::Registry,
     waker: mio::Waker,
+    driver: parking_lot::Mutex<Driver>,
     ios: parking_lot::Mutex<IoSlab>,
     pub(crate) timers: Timers,
     shut_down: AtomicBool,
@@ -122,19 +149,24 @@ impl Reactor {
     /// that drives it and fires timers.
     pub fn start(thread_name: &str) -> io::Result<Reactor> {
         let poll = Poll::new()?;
+        let timer_sleep = TimerSleep::new(poll.registry())?;
         let inner = Arc::new(Inner {
             registry: poll.registry().try_clone()?,
             waker: mio::Waker::new(poll.registry(), WAKER_TOKEN)?,
+            driver: parking_lot::Mutex::new(Driver {
+                poll,
+                events: Events::with_capacity(EVENTS_CAPACITY),
+                timer_sleep,
+            }),
             ios: parking_lot::Mutex::new(IoSlab::default()),
             timers: Timers::new(),
             shut_down: AtomicBool::new(false),
         });
-        let timer_sleep = TimerSleep::new(poll.registry())?;
         let thread = {
             let inner = inner.clone();
             std::thread::Builder::new()
                 .name(format!("{thread_name}-reactor"))
-                .spawn(move || run(poll, &inner, timer_sleep))?
+                .spawn(move || backstop(&inner))?
         };
         Ok(Reactor {
             handle: ReactorHandle { inner },
@@ -161,6 +193,9 @@ impl Reactor {
             tracing::error!("spindle reactor: cannot interrupt the poller for shutdown: {e}");
         }
         let thread = self.thread.lock().take();
+        if let Some(thread) = &thread {
+            thread.thread().unpark();
+        }
         if let Some(thread) = thread {
             if thread.thread().id() == std::thread::current().id() {
                 // Dropped from inside a wake on the reactor thread itself (a
@@ -260,34 +295,68 @@ impl TimerSleep {
     }
 }
 
-/// The reactor thread's loop. See the module docs.
-fn run(mut poll: Poll, inner: &Inner, mut timer_sleep: TimerSleep) {
-    let mut events = Events::with_capacity(EVENTS_CAPACITY);
-    let mut wake = Vec::new();
+/// The backstop thread's loop: a non-blocking turn whenever the poller is
+/// free, every [`BACKSTOP`]. See the module docs.
+fn backstop(inner: &Inner) {
     while !inner.shut_down.load(Ordering::Acquire) {
-        let next = inner.timers.process(Instant::now(), &mut wake);
-        let timeout = timer_sleep.poll_timeout(next);
-        wake.drain(..).for_each(Waker::wake);
-        if let Err(e) = poll.poll(&mut events, timeout) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                // epoll_wait only fails on programming errors (bad fd,
-                // bad buffer); keep going rather than strand every task.
-                tracing::error!("spindle reactor: poll failed: {e}");
+        let sleep = match inner.driver.try_lock() {
+            Some(mut driver) => {
+                turn(inner, &mut driver, Some(Duration::ZERO), &|| false);
+                BACKSTOP
             }
-            continue;
-        }
-        {
-            let ios = inner.ios.lock();
-            for event in &events {
-                if let Some(io) = ios.get(event.token()) {
-                    io.set_readiness(readiness_of(event), &mut wake);
-                } else {
-                    timer_sleep.on_event(event.token());
-                }
-            }
-        }
-        wake.drain(..).for_each(Waker::wake);
+            None => BACKSTOP_IDLE,
+        };
+        std::thread::park_timeout(sleep);
     }
+}
+
+/// One turn of the poller (see the module docs); blocks at most `max_wait`
+/// (`None`: until an event, the next timer, or an interrupt).
+fn turn(
+    inner: &Inner,
+    driver: &mut Driver,
+    max_wait: Option<Duration>,
+    may_block: &dyn Fn() -> bool,
+) {
+    let mut wake = Vec::new();
+    let next = inner.timers.process(Instant::now(), &mut wake);
+    let timeout = match (driver.timer_sleep.poll_timeout(next), max_wait) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let timeout = if wake.is_empty() {
+        timeout
+    } else {
+        Some(Duration::ZERO)
+    };
+    wake.drain(..).for_each(Waker::wake);
+    // Checked with the poller held: an interrupt sent after this check
+    // leaves an event this poll will see, so no wake-up can fall between
+    // the check and the poll.
+    let timeout = if may_block() {
+        timeout
+    } else {
+        Some(Duration::ZERO)
+    };
+    if let Err(e) = driver.poll.poll(&mut driver.events, timeout) {
+        if e.kind() != io::ErrorKind::Interrupted {
+            // epoll_wait only fails on programming errors (bad fd, bad
+            // buffer); keep going rather than strand every task.
+            tracing::error!("spindle reactor: poll failed: {e}");
+        }
+        return;
+    }
+    {
+        let ios = inner.ios.lock();
+        for event in &driver.events {
+            if let Some(io) = ios.get(event.token()) {
+                io.set_readiness(readiness_of(event), &mut wake);
+            } else {
+                driver.timer_sleep.on_event(event.token());
+            }
+        }
+    }
+    wake.drain(..).for_each(Waker::wake);
 }
 
 /// The readiness bits an event reports. An error event counts as both
@@ -350,8 +419,31 @@ impl ReactorHandle {
         self.inner.ios.lock().live()
     }
 
-    /// Interrupts the reactor's poll so it re-reads the next timer deadline.
-    pub(crate) fn interrupt(&self) {
+    /// Drives the poller on this thread for one turn, blocking until an IO
+    /// event, the next timer, or [`interrupt`](Self::interrupt); wakes the
+    /// tasks that became ready. Returns `false` at once, without waiting, if
+    /// another thread drives it or the reactor has shut down: the caller
+    /// then sleeps its own way.
+    ///
+    /// The scheduler calls this where it would park an idle thread, so IO
+    /// events are handled on the thread that will run their tasks.
+    /// `may_block` is asked once the poller is held, just before it blocks:
+    /// `false` (the thread was woken meanwhile) makes the turn non-blocking.
+    pub fn try_drive(&self, may_block: &dyn Fn() -> bool) -> bool {
+        if self.inner.shut_down.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(mut driver) = self.inner.driver.try_lock() else {
+            return false;
+        };
+        turn(&self.inner, &mut driver, None, may_block);
+        true
+    }
+
+    /// Interrupts the poll in progress (the thread in
+    /// [`try_drive`](Self::try_drive) returns), or makes the next one return
+    /// at once: how a thread driving the poller is woken.
+    pub fn interrupt(&self) {
         if let Err(e) = self.inner.waker.wake() {
             tracing::error!("spindle reactor: cannot interrupt the poller: {e}");
         }

@@ -1,5 +1,6 @@
 //! Test helpers: a waker that counts its wakes, and (outside loom) a tiny
-//! `block_on` that parks the calling thread between polls.
+//! `block_on` that, like the runtime's idle threads, drives the reactor
+//! between polls when it can and parks otherwise.
 
 use std::sync::Arc;
 use std::task::{Wake, Waker};
@@ -40,30 +41,55 @@ pub(crate) use executor::*;
 mod executor {
     use std::future::Future;
     use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
     use std::task::{Context, Poll, Wake, Waker};
     use std::thread::{self, Thread};
 
     use crate::{Reactor, ReactorHandle};
 
-    /// Unparks the thread that runs `block_on`.
-    struct ThreadWaker(Thread);
+    /// Wakes the thread that runs `block_on`, wherever it waits.
+    struct ThreadWaker {
+        thread: Thread,
+        woken: AtomicBool,
+        reactor: Option<ReactorHandle>,
+    }
 
     impl Wake for ThreadWaker {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
+        fn wake(self: Arc<Self>) {
+            self.woken.store(true, SeqCst);
+            self.thread.unpark();
+            if let Some(reactor) = &self.reactor {
+                reactor.interrupt();
+            }
         }
     }
 
-    /// Polls `fut` to completion on this thread, parking between polls.
+    /// Polls `fut` to completion on this thread, driving the current
+    /// reactor between polls if it is free, parking otherwise.
     pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
         let mut fut = pin!(fut);
-        let waker = Waker::from(std::sync::Arc::new(ThreadWaker(thread::current())));
+        let state = Arc::new(ThreadWaker {
+            thread: thread::current(),
+            woken: AtomicBool::new(true),
+            reactor: ReactorHandle::try_current(),
+        });
+        let waker = Waker::from(state.clone());
         let mut cx = Context::from_waker(&waker);
         loop {
-            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-                return out;
+            if state.woken.swap(false, SeqCst) {
+                if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                    return out;
+                }
+                continue;
             }
-            thread::park();
+            let drove = state
+                .reactor
+                .as_ref()
+                .is_some_and(|r| r.try_drive(&|| !state.woken.load(SeqCst)));
+            if !drove {
+                thread::park();
+            }
         }
     }
 

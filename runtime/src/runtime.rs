@@ -116,6 +116,7 @@ impl Runtime {
             monitor: builder.monitor,
             handoff_after: builder.handoff_after,
             slow_poll_threshold: builder.slow_poll_threshold,
+            io_driver: Some(Arc::new(ReactorDriver(reactor.handle()))),
         };
         let scheduler = match builder.mode {
             Mode::SingleThread => Scheduler::single(&config),
@@ -276,6 +277,20 @@ impl Handle {
     /// The mode the runtime runs in.
     pub fn mode(&self) -> Mode {
         self.inner.mode
+    }
+}
+
+/// The reactor as the scheduler's idle threads drive it: where the two
+/// halves meet besides `Waker` (neither crate imports the other).
+struct ReactorDriver(ReactorHandle);
+
+impl spindle_scheduler::IoDriver for ReactorDriver {
+    fn try_drive(&self, may_block: &dyn Fn() -> bool) -> bool {
+        self.0.try_drive(may_block)
+    }
+
+    fn interrupt(&self) {
+        self.0.interrupt();
     }
 }
 

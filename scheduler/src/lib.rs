@@ -51,7 +51,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use metrics::{Metrics, WorkerMetrics};
-pub use park::Parker;
+pub use park::{IoDriver, Parker};
 use task::{JoinHandle, TaskInfo, TaskMeta};
 
 /// Wraps the body of every thread the scheduler starts, so the runtime can
@@ -75,6 +75,9 @@ pub struct Config {
     pub handoff_after: std::time::Duration,
     /// Reports polls longer than this with `tracing::warn!`.
     pub slow_poll_threshold: Option<std::time::Duration>,
+    /// The IO poller an idle thread drives instead of sleeping (see
+    /// [`park`](crate::Parker)); `None`: idle threads just sleep.
+    pub io_driver: Option<Arc<dyn IoDriver>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -125,7 +128,7 @@ impl Scheduler {
         match self {
             Scheduler::Single(s) => s.block_on(future),
             Scheduler::Parallel(_) => {
-                let parker = Arc::new(Parker::new());
+                let parker = Arc::new(Parker::new(None));
                 block_on::block_on(future, parker, &mut block_on::PinnedOnly)
             }
         }

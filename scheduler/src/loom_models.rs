@@ -8,6 +8,7 @@
 //! | `join_handle_drop_races_completion` | task state: `JOIN_INTEREST` vs `COMPLETE` | output leaked or dropped twice |
 //! | `task_pushed_while_{the,two}_worker(s)_go_idle_is_run` | idle + park: real worker loops vs injector push | worker asleep with a task queued (deadlock) |
 //! | `lifo_slot_races_a_thief` | LIFO slot + local queue vs steal | a task run twice or lost |
+//! | `unpark_reaches_a_thread_about_to_drive` | park driving the IO poller vs unpark (interrupt) | a thread asleep in the poller after its unpark (deadlock) |
 //! | `handoff_races_poll_return` | claim: poll return and in-poll push vs monitor retake vs spare take | a processor used by two machines, or stranded |
 //!
 //! Under loom the crossbeam deque is replaced by the model in `queue.rs`.
@@ -230,6 +231,7 @@ fn futures_now<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
 fn model_config() -> crate::parallel::MachineConfig {
     crate::parallel::MachineConfig {
         thread_name: "model".into(),
+        io_driver: None,
         on_thread: Arc::new(|body: &mut dyn FnMut()| body()),
         handoff_after: None,
         slow_poll: None,
@@ -394,10 +396,69 @@ fn handoff_races_poll_return() {
 #[test]
 fn parker_keeps_an_unpark_that_races_park() {
     model(|| {
-        let parker = Arc::new(crate::park::Parker::new());
+        let parker = Arc::new(crate::park::Parker::new(None));
         let p = parker.clone();
         let t = thread::spawn(move || p.unpark());
         parker.park();
         t.join().unwrap();
+    });
+}
+
+/// A poller with eventfd semantics: one thread at a time drives it; an
+/// interrupt stays pending until a driving thread's poll consumes it.
+struct FakePoller {
+    /// Held by the thread driving (the reactor's poller lock, held across
+    /// `epoll_wait`).
+    driving: loom::sync::atomic::AtomicBool,
+    /// `true`: an interrupt is pending (the eventfd is readable).
+    pending: Mutex<bool>,
+    cvar: crate::loom::Condvar,
+}
+
+impl crate::park::IoDriver for FakePoller {
+    fn try_drive(&self, may_block: &dyn Fn() -> bool) -> bool {
+        if self.driving.swap(true, SeqCst) {
+            return false;
+        }
+        {
+            let mut pending = self.pending.lock();
+            if may_block() {
+                while !*pending {
+                    self.cvar.wait(&mut pending);
+                }
+            }
+            *pending = false;
+        }
+        self.driving.store(false, SeqCst);
+        true
+    }
+
+    fn interrupt(&self) {
+        *self.pending.lock() = true;
+        self.cvar.notify_all();
+    }
+}
+
+/// Two threads park on parkers that share one poller: one may be driving
+/// while the other is about to. Unparking both must wake both: the second's
+/// interrupt must not be eaten by the first's poll while the second then
+/// blocks in its own.
+#[test]
+fn unpark_reaches_a_thread_about_to_drive() {
+    model(|| {
+        let poller: Arc<dyn crate::park::IoDriver> = Arc::new(FakePoller {
+            driving: loom::sync::atomic::AtomicBool::new(false),
+            pending: Mutex::new(false),
+            cvar: crate::loom::Condvar::new(),
+        });
+        let a = Arc::new(crate::park::Parker::new(Some(poller.clone())));
+        let b = Arc::new(crate::park::Parker::new(Some(poller)));
+        let (pa, pb) = (a.clone(), b.clone());
+        let ta = thread::spawn(move || pa.park());
+        let tb = thread::spawn(move || pb.park());
+        a.unpark();
+        b.unpark();
+        ta.join().unwrap();
+        tb.join().unwrap();
     });
 }

@@ -101,6 +101,8 @@ impl Slot {
 /// How machines are started and what the monitor watches for.
 pub(crate) struct MachineConfig {
     pub(crate) thread_name: String,
+    /// Driven by a worker with nothing to run (see `park`).
+    pub(crate) io_driver: Option<Arc<dyn crate::IoDriver>>,
     pub(crate) on_thread: OnThread,
     pub(crate) handoff_after: Option<Duration>,
     pub(crate) slow_poll: Option<Duration>,
@@ -160,6 +162,7 @@ impl Handle {
             config.workers.max(1),
             MachineConfig {
                 thread_name: config.thread_name.clone(),
+                io_driver: config.io_driver.clone(),
                 on_thread: config.on_thread.clone(),
                 handoff_after: config.monitor.then_some(config.handoff_after),
                 slow_poll: config.slow_poll_threshold,
@@ -300,7 +303,7 @@ impl Shared {
                     polling_task: AtomicU64::new(0),
                     blocked_task: AtomicU64::new(0),
                     stats: WorkerStats::default(),
-                    parker: Arc::new(Parker::new()),
+                    parker: Arc::new(Parker::new(config.io_driver.clone())),
                     core: UnsafeCell::new(Processor::new(index, local)),
                 }
             })

@@ -1,5 +1,5 @@
-//! Parking a thread until it is given work: one [`Parker`] per thread that
-//! runs tasks (a worker, or a thread inside `block_on`).
+//! Parking a thread until it is given work: one [`Parker`] per place a
+//! thread sleeps (a worker slot, a spare machine's seat, a `block_on`).
 //!
 //! The state word makes `unpark` before `park` stick: an `unpark` that finds
 //! the thread not yet parked leaves `NOTIFIED`, and the next `park` consumes
@@ -8,6 +8,29 @@
 //! park, without losing a wake sent in between. Only an `unpark` that finds
 //! the thread actually asleep takes the mutex and signals the condition
 //! variable.
+//!
+//! **Driving IO while parked.** With an [`IoDriver`] (the runtime passes its
+//! reactor), a parking thread first tries to *drive* the poller: it blocks
+//! in `epoll_wait` instead of on the condition variable, so an IO event wakes
+//! it directly and its task runs on this thread, with no hand-over from a
+//! reactor thread (Go's netpoller in `findrunnable`). Only one thread can
+//! drive at a time; the others sleep on their condition variables. Waking a
+//! driving thread is [`IoDriver::interrupt`].
+//!
+//! ```text
+//!   EMPTY ──park──► DRIVING ──(event / interrupt)──► EMPTY      (IO driver free)
+//!   EMPTY ──park──► PARKED  ──unpark: notify──────► NOTIFIED ──► EMPTY
+//!   any   ──unpark──► NOTIFIED (a DRIVING thread is interrupted, a PARKED one notified)
+//! ```
+//!
+//! The driver asks "may I still block?" once it holds the poller, right
+//! before `epoll_wait`: an `unpark` that came earlier is seen there, one that
+//! comes later leaves an interrupt pending that the poll sees. That closes the
+//! window in which the interrupt went to another thread that was driving a
+//! moment before. `loom_models::unpark_reaches_a_thread_about_to_drive`
+//! explores it.
+
+use std::sync::Arc;
 
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{Condvar, Mutex};
@@ -15,33 +38,59 @@ use crate::loom::{Condvar, Mutex};
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
+const DRIVING: usize = 3;
+
+/// An IO poller a parked thread can drive (the runtime's reactor).
+pub trait IoDriver: Send + Sync {
+    /// Drives the poller for one turn on this thread, blocking until an
+    /// event or an [`interrupt`](Self::interrupt), unless `may_block` (asked
+    /// with the poller held) says no. `false` at once if another thread
+    /// drives it.
+    fn try_drive(&self, may_block: &dyn Fn() -> bool) -> bool;
+    /// Makes the thread driving the poller return (or the next turn not
+    /// block).
+    fn interrupt(&self);
+}
 
 /// A thread's sleep and wake-up call.
-#[derive(Debug)]
 pub struct Parker {
     state: AtomicUsize,
     lock: Mutex<()>,
     cvar: Condvar,
+    driver: Option<Arc<dyn IoDriver>>,
+}
+
+impl std::fmt::Debug for Parker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parker")
+            .field("state", &self.state.load(SeqCst))
+            .field("drives_io", &self.driver.is_some())
+            .finish()
+    }
 }
 
 impl Default for Parker {
     fn default() -> Self {
-        Parker::new()
+        Parker::new(None)
     }
 }
 
 impl Parker {
-    /// A parker with no pending wake-up.
-    pub fn new() -> Parker {
+    /// A parker with no pending wake-up, which drives `driver` while parked
+    /// if it can.
+    pub fn new(driver: Option<Arc<dyn IoDriver>>) -> Parker {
         Parker {
             state: AtomicUsize::new(EMPTY),
             lock: Mutex::new(()),
             cvar: Condvar::new(),
+            driver,
         }
     }
 
-    /// Blocks until [`unpark`](Self::unpark) is called, or returns at once if
-    /// it was called since the last `park`.
+    /// Blocks until [`unpark`](Self::unpark) is called (or, while driving
+    /// IO, until an IO event or timer woke some task), or returns at once if
+    /// `unpark` was called since the last `park`. Callers re-check their
+    /// condition: a return is a hint, not a promise of work.
     pub fn park(&self) {
         if self
             .state
@@ -49,6 +98,18 @@ impl Parker {
             .is_ok()
         {
             return;
+        }
+        if let Some(driver) = &self.driver
+            && self
+                .state
+                .compare_exchange(EMPTY, DRIVING, SeqCst, SeqCst)
+                .is_ok()
+        {
+            let drove = driver.try_drive(&|| self.state.load(SeqCst) == DRIVING);
+            let prev = self.state.swap(EMPTY, SeqCst);
+            if drove || prev == NOTIFIED {
+                return;
+            }
         }
         let mut guard = self.lock.lock();
         if let Err(actual) = self.state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst) {
@@ -70,11 +131,19 @@ impl Parker {
 
     /// Wakes the thread, now or at its next `park`.
     pub fn unpark(&self) {
-        if self.state.swap(NOTIFIED, SeqCst) == PARKED {
-            // Taking the lock orders this notify after the parker's wait
-            // began (it set PARKED under the lock).
-            drop(self.lock.lock());
-            self.cvar.notify_one();
+        match self.state.swap(NOTIFIED, SeqCst) {
+            PARKED => {
+                // Taking the lock orders this notify after the parker's wait
+                // began (it set PARKED under the lock).
+                drop(self.lock.lock());
+                self.cvar.notify_one();
+            }
+            DRIVING => {
+                if let Some(driver) = &self.driver {
+                    driver.interrupt();
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     blocked_task: AtomicU64,
     slow_poll: Option<Duration>,
     monitor: Mutex<Option<thread::JoinHandle<()>>>,
+    /// Driven by the `block_on` thread while it has nothing to run.
+    io_driver: Option<Arc<dyn crate::IoDriver>>,
 }
 
 /// A handle to a single-thread scheduler.
@@ -112,6 +114,7 @@ impl Handle {
                 blocked_task: AtomicU64::new(0),
                 slow_poll: config.slow_poll_threshold,
                 monitor: Mutex::new(None),
+                io_driver: config.io_driver.clone(),
             }),
         };
         if config.slow_poll_threshold.is_some() {
@@ -141,7 +144,7 @@ impl Handle {
     /// waits.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let parker = Arc::new(Parker::new());
+        let parker = Arc::new(Parker::new(self.shared.io_driver.clone()));
         let mut driver = Driver {
             shared: &self.shared,
             parker: parker.clone(),

@@ -222,7 +222,7 @@ pub(crate) fn schedule_local(
 /// The body of a machine thread: run a slot until it is lost or the
 /// scheduler shuts down; while without a slot, wait as a spare.
 pub(crate) fn run(shared: Arc<Shared>, start: Start) {
-    let parker = Arc::new(Parker::new());
+    let parker = Arc::new(Parker::new(None));
     let pinned = LocalQueue::new(parker.clone());
     let runtime_ctx = context::enter_worker(pinned.clone());
     let ctx = MachineCtx {
