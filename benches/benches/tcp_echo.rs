@@ -9,16 +9,35 @@
 //! `read_exact`/`write_all` from their `io` extension traits, `spawn`), so
 //! both run the very same code and only the runtime differs. Connections and
 //! the echo server are set up once, outside the measured loop.
+//!
+//! After the criterion group, a latency pass (plain code) prints a markdown
+//! table per runtime: `LAT_CONNECTIONS` (64) connections each do
+//! `LAT_WARM_UP` (100) unrecorded round trips, then `LAT_ROUND_TRIPS` (1 000)
+//! recorded ones, timing every round trip (`Instant` around
+//! `write_all` + `read_exact`). Reported: msgs/s (recorded round trips over
+//! the wall time from the start of the recorded phase until the last
+//! connection finished), p50, p99 and max round-trip latency in µs.
+//! `TCP_ECHO_REPS` passes per runtime (default 3); `TCP_ECHO_LATENCY_ONLY=1`
+//! skips criterion.
+//!
+//! Run: `cargo bench -p benches --bench tcp_echo`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 
 const CONNECTIONS: usize = 16;
 const ROUND_TRIPS: usize = 100;
 const MESSAGE: usize = 64;
 /// Worker threads of the multi-threaded runtimes (the CI box has 2 cores).
 const WORKERS: usize = 2;
+
+/// Connections of the latency pass.
+const LAT_CONNECTIONS: usize = 64;
+/// Recorded round trips per connection in the latency pass.
+const LAT_ROUND_TRIPS: usize = 1_000;
+/// Unrecorded round trips per connection before the recorded ones.
+const LAT_WARM_UP: usize = 100;
 
 /// Benchmarks the echo workload on `$rt` (a runtime with `block_on`), using
 /// the crate `$krate`'s `net`, `io` and `spawn`.
@@ -136,5 +155,187 @@ fn tcp_echo(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tcp_echo);
-criterion_main!(benches);
+/// What one latency pass measured.
+struct Latency {
+    /// Every recorded round trip, sorted.
+    samples: Vec<Duration>,
+    /// From the start of the recorded phase until the last connection is done.
+    wall: Duration,
+}
+
+/// One latency pass on `$rt` with `$krate`'s `net`, `io` and `spawn`: a
+/// fresh echo server and `LAT_CONNECTIONS` connections, all warmed up (every
+/// warm-up task joined) before the recorded phase starts, then every round
+/// trip timed.
+macro_rules! latency_on {
+    ($rt:expr, $krate:ident) => {{
+        use $krate::io::{AsyncReadExt, AsyncWriteExt};
+        $rt.block_on(async {
+            let listener = $krate::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = $krate::spawn(async move {
+                let mut conns = Vec::new();
+                for _ in 0..LAT_CONNECTIONS {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    conns.push($krate::spawn(async move {
+                        let (mut rd, mut wr) = stream.into_split();
+                        let mut buf = [0u8; MESSAGE];
+                        while rd.read_exact(&mut buf).await.is_ok() {
+                            if wr.write_all(&buf).await.is_err() {
+                                return;
+                            }
+                        }
+                    }));
+                }
+                for c in conns {
+                    c.await.unwrap();
+                }
+            });
+            let mut streams = Vec::with_capacity(LAT_CONNECTIONS);
+            for _ in 0..LAT_CONNECTIONS {
+                let stream = $krate::net::TcpStream::connect(addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                streams.push(stream);
+            }
+            // Warm-up: every connection, to completion, before recording.
+            let warm: Vec<_> = streams
+                .into_iter()
+                .map(|mut stream| {
+                    $krate::spawn(async move {
+                        let mut buf = [7u8; MESSAGE];
+                        for _ in 0..LAT_WARM_UP {
+                            stream.write_all(&buf).await.unwrap();
+                            stream.read_exact(&mut buf).await.unwrap();
+                        }
+                        stream
+                    })
+                })
+                .collect();
+            let mut streams = Vec::with_capacity(LAT_CONNECTIONS);
+            for t in warm {
+                streams.push(t.await.unwrap());
+            }
+            let start = Instant::now();
+            let tasks: Vec<_> = streams
+                .into_iter()
+                .map(|mut stream| {
+                    $krate::spawn(async move {
+                        let mut samples = Vec::with_capacity(LAT_ROUND_TRIPS);
+                        let mut buf = [7u8; MESSAGE];
+                        for _ in 0..LAT_ROUND_TRIPS {
+                            let t0 = Instant::now();
+                            stream.write_all(&buf).await.unwrap();
+                            stream.read_exact(&mut buf).await.unwrap();
+                            samples.push(t0.elapsed());
+                        }
+                        samples
+                    })
+                })
+                .collect();
+            let mut samples = Vec::with_capacity(LAT_CONNECTIONS * LAT_ROUND_TRIPS);
+            for t in tasks {
+                samples.extend(t.await.unwrap());
+            }
+            let wall = start.elapsed();
+            // The client streams are gone, so every echo task's read fails.
+            server.await.unwrap();
+            samples.sort_unstable();
+            Latency { samples, wall }
+        })
+    }};
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1e6)
+}
+
+fn row(name: &str, rep: usize, out: &Latency) {
+    let s = &out.samples;
+    println!(
+        "| {name} | {rep} | {:.0} | {} | {} | {} |",
+        s.len() as f64 / out.wall.as_secs_f64(),
+        micros(quantile(s, 0.50)),
+        micros(quantile(s, 0.99)),
+        micros(*s.last().expect("at least one round trip")),
+    );
+}
+
+/// The latency pass on every runtime, `TCP_ECHO_REPS` times each.
+fn latency_table() {
+    let reps: usize = std::env::var("TCP_ECHO_REPS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3);
+    println!(
+        "\ntcp_echo/latency: {LAT_CONNECTIONS} connections x {LAT_ROUND_TRIPS} round trips of {MESSAGE} B \
+         (after {LAT_WARM_UP} warm-up round trips each), {reps} passes per runtime\n"
+    );
+    println!("| runtime | pass | msgs/s | p50 µs | p99 µs | max µs |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    macro_rules! each {
+        ($name:literal, $rt:expr, $krate:ident) => {{
+            let rt = $rt;
+            for rep in 1..=reps {
+                let out = latency_on!(rt, $krate);
+                row($name, rep, &out);
+            }
+        }};
+    }
+    each!(
+        "spindle/single",
+        spindle::Builder::single_thread().build().unwrap(),
+        spindle
+    );
+    each!(
+        "spindle/parallel",
+        spindle::Builder::parallel()
+            .worker_threads(WORKERS)
+            .build()
+            .unwrap(),
+        spindle
+    );
+    each!(
+        "spindle/parallel_nomonitor",
+        spindle::Builder::parallel()
+            .worker_threads(WORKERS)
+            .monitor(false)
+            .build()
+            .unwrap(),
+        spindle
+    );
+    each!(
+        "tokio/current_thread",
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio
+    );
+    each!(
+        "tokio/multi_thread",
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio
+    );
+    println!();
+}
+
+fn main() {
+    // What `criterion_main!` would run, then the latency pass.
+    if std::env::var_os("TCP_ECHO_LATENCY_ONLY").is_none() {
+        let mut c = Criterion::default().configure_from_args();
+        tcp_echo(&mut c);
+        c.final_summary();
+    }
+    latency_table();
+}
