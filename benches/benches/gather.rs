@@ -3,10 +3,15 @@
 //! tokio, spawn all, then await the handles in order — what `gather` does
 //! without its abort-on-first-failure bookkeeping). Throughput counts
 //! futures.
+//!
+//! `gather/oneshot_in_order` is the baseline: the same spawn-all-then-await-
+//! in-order written once with the harness's `spawn` and `oneshot`, identical
+//! code on every runtime, so only the scheduler differs; the gap between it
+//! and `gather` on one runtime is that runtime's combinator overhead.
 
 use std::hint::black_box;
 
-use benches::{Rt, Workload, run_group};
+use benches::{Rt, Workload, oneshot, run_group};
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 
 const FUTURES: usize = 10_000;
@@ -20,7 +25,7 @@ impl Workload for Gather {
 
     fn bench<R: Rt>(&self, b: &mut Bencher<'_>, rt: &R) {
         b.iter(|| {
-            let (tx, rx) = benches::oneshot::<usize>();
+            let (tx, rx) = oneshot::<usize>();
             rt.block_on(async {
                 R::spawn(async move {
                     let futs: Vec<_> = (0..FUTURES)
@@ -36,8 +41,40 @@ impl Workload for Gather {
     }
 }
 
+struct OneshotInOrder;
+
+impl Workload for OneshotInOrder {
+    fn elements(&self) -> u64 {
+        FUTURES as u64
+    }
+
+    fn bench<R: Rt>(&self, b: &mut Bencher<'_>, rt: &R) {
+        b.iter(|| {
+            let (tx, rx) = oneshot::<usize>();
+            rt.block_on(async {
+                R::spawn(async move {
+                    let results: Vec<_> = (0..FUTURES)
+                        .map(|i| {
+                            let (tx, rx) = oneshot::<usize>();
+                            R::spawn(async move { tx.send(black_box(i) * 2) });
+                            rx
+                        })
+                        .collect();
+                    let mut last = 0;
+                    for rx in results {
+                        last = rx.await.expect("task sent");
+                    }
+                    tx.send(last);
+                });
+                assert_eq!(rx.await, Some((FUTURES - 1) * 2));
+            });
+        });
+    }
+}
+
 fn gather(c: &mut Criterion) {
     run_group(c, "gather", &Gather);
+    run_group(c, "gather/oneshot_in_order", &OneshotInOrder);
 }
 
 criterion_group!(benches, gather);
