@@ -208,7 +208,7 @@ impl Reactor {
         let mut wake = Vec::new();
         inner.ios.lock().shutdown(&mut wake);
         inner.timers.shutdown(&mut wake);
-        wake.into_iter().for_each(Waker::wake);
+        wake_all(wake.drain(..));
     }
 }
 
@@ -329,7 +329,7 @@ fn turn(
     } else {
         Some(Duration::ZERO)
     };
-    wake.drain(..).for_each(Waker::wake);
+    wake_all(wake.drain(..));
     // Checked with the poller held: an interrupt sent after this check
     // leaves an event this poll will see, so no wake-up can fall between
     // the check and the poll.
@@ -356,7 +356,18 @@ fn turn(
             }
         }
     }
-    wake.drain(..).for_each(Waker::wake);
+    wake_all(wake.drain(..));
+}
+
+/// Wakes every waker. A waker is foreign code: one that panics is reported
+/// and skipped, so it cannot unwind through the thread driving the poller
+/// (a runtime worker) or leave the other wakers unwoken.
+fn wake_all(wakers: impl Iterator<Item = Waker>) {
+    for waker in wakers {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake())).is_err() {
+            tracing::error!("spindle reactor: a waker panicked when woken; skipped it");
+        }
+    }
 }
 
 /// The readiness bits an event reports. An error event counts as both

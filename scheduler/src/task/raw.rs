@@ -229,13 +229,18 @@ where
                     .with_mut(|stage| unsafe { *stage = Stage::Consumed })
             }));
         } else if snapshot.is_join_waker_set() {
-            self.trailer.join_waker.with(|w| {
-                // SAFETY: `JOIN_WAKER` was set when `COMPLETE` was, so the
-                // join handle no longer writes the slot.
-                if let Some(w) = unsafe { &*w } {
-                    w.wake_by_ref();
-                }
-            });
+            // The join waker is foreign code: if it panics, the task is
+            // complete all the same, and the panic must not unwind through
+            // the scheduler's loop.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.trailer.join_waker.with(|w| {
+                    // SAFETY: `JOIN_WAKER` was set when `COMPLETE` was, so
+                    // the join handle no longer writes the slot.
+                    if let Some(w) = unsafe { &*w } {
+                        w.wake_by_ref();
+                    }
+                })
+            }));
         }
         let released = self.scheduler.release(self.header());
         let last = if released {
