@@ -46,13 +46,13 @@ async fn task(r: u64, guard: Guard, gate: Arc<Event>, next_gate: Arc<Event>) {
     for _ in 0..(r % 4) {
         yield_now().await;
     }
-    if r % 7 == 0 {
+    if r.is_multiple_of(7) {
         // A cross-task wake: wait for the previous task of the chain to set
         // our gate, then set the next one.
         gate.wait().await;
     }
     next_gate.set();
-    if r % 97 == 0 {
+    if r.is_multiple_of(97) {
         panic!("stress panic");
     }
     counters.finished.fetch_add(1, SeqCst);
@@ -79,7 +79,7 @@ fn a_million_tasks_each_end_exactly_once() {
                     let next = Arc::new(Event::new());
                     let h = spawn(task(r, Guard(counters.clone()), gate.clone(), next.clone()));
                     gate = next.clone();
-                    if r % 53 == 0 {
+                    if r.is_multiple_of(53) {
                         h.abort();
                         aborted += 1;
                         // A cancelled task may never set its successor's
