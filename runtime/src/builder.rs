@@ -43,6 +43,8 @@ pub struct Builder {
     pub(crate) max_blocking_threads: usize,
     pub(crate) blocking_keep_alive: Duration,
     pub(crate) thread_name: String,
+    pub(crate) thread_stack_size: Option<usize>,
+
     pub(crate) monitor: bool,
     pub(crate) handoff_after: Duration,
     pub(crate) slow_poll_threshold: Option<Duration>,
@@ -57,6 +59,8 @@ impl Builder {
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
             thread_name: "spindle".to_owned(),
+            thread_stack_size: None,
+
             monitor: true,
             handoff_after: DEFAULT_HANDOFF_AFTER,
             slow_poll_threshold: None,
@@ -96,6 +100,14 @@ impl Builder {
     /// `NAME-worker-N`, `NAME-reactor`, `NAME-blocking-N`.
     pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
         self.thread_name = name.into();
+        self
+    }
+
+    /// Stack size of the worker threads (default: std's, 2 MiB). Tasks do
+    /// not run on stacks of their own, so this only matters for deep
+    /// recursion inside a poll.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Builder {
+        self.thread_stack_size = Some(bytes);
         self
     }
 

@@ -106,6 +106,7 @@ impl Runtime {
         let config = Config {
             workers: builder.worker_threads.unwrap_or_else(num_cpus::get),
             thread_name: builder.thread_name.clone(),
+            thread_stack_size: builder.thread_stack_size,
             on_thread: Arc::new(move |body: &mut dyn FnMut()| match weak.upgrade() {
                 Some(inner) => {
                     let _enter = context::enter(&Handle { inner });

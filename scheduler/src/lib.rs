@@ -65,6 +65,8 @@ pub struct Config {
     pub workers: usize,
     /// Prefix of the worker threads' names.
     pub thread_name: String,
+    /// Stack size of the worker (and spare) threads; `None`: std's default.
+    pub thread_stack_size: Option<usize>,
     /// Wraps each worker thread's body.
     pub on_thread: OnThread,
     /// Runs the monitor thread (parallel mode), which hands the processor of

@@ -231,6 +231,7 @@ fn futures_now<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
 fn model_config() -> crate::parallel::MachineConfig {
     crate::parallel::MachineConfig {
         thread_name: "model".into(),
+        stack_size: None,
         io_driver: None,
         on_thread: Arc::new(|body: &mut dyn FnMut()| body()),
         handoff_after: None,

@@ -101,6 +101,7 @@ impl Slot {
 /// How machines are started and what the monitor watches for.
 pub(crate) struct MachineConfig {
     pub(crate) thread_name: String,
+    pub(crate) stack_size: Option<usize>,
     /// Driven by a worker with nothing to run (see `park`).
     pub(crate) io_driver: Option<Arc<dyn crate::IoDriver>>,
     pub(crate) on_thread: OnThread,
@@ -162,6 +163,7 @@ impl Handle {
             config.workers.max(1),
             MachineConfig {
                 thread_name: config.thread_name.clone(),
+                stack_size: config.thread_stack_size,
                 io_driver: config.io_driver.clone(),
                 on_thread: config.on_thread.clone(),
                 handoff_after: config.monitor.then_some(config.handoff_after),
@@ -327,7 +329,11 @@ impl Shared {
     pub(crate) fn start_machine(self: &Arc<Self>, name: String, start: Start) -> io::Result<()> {
         let shared = self.clone();
         let on_thread = self.config.on_thread.clone();
-        let t = thread::Builder::new().name(name).spawn(move || {
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let t = builder.spawn(move || {
             let mut body = Some(move || worker::run(shared, start));
             on_thread(&mut || {
                 if let Some(body) = body.take() {

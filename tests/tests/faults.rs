@@ -233,3 +233,17 @@ fn a_panicking_io_waker_does_not_take_down_the_thread_driving_the_poller() {
         assert_eq!(&buf[..n], b"ping", "{mode:?}: IO still works");
     });
 }
+
+#[test]
+fn thread_creation_failure_is_an_io_error_from_build() {
+    // A stack larger than the address space: creating the worker fails.
+    let err = spindle::Builder::parallel()
+        .worker_threads(2)
+        .thread_stack_size(1 << 48)
+        .build()
+        .expect_err("no thread can have a 256 TiB stack");
+    assert!(!err.to_string().is_empty());
+    // The process is fine, and a sane runtime builds and runs.
+    let rt = runtime(spindle::Mode::Parallel);
+    assert_eq!(rt.block_on(async { spawn(async { 4 }).await.unwrap() }), 4);
+}
