@@ -57,7 +57,7 @@ fn set_soft_limit(limit: libc::rlim_t) -> libc::rlim_t {
 }
 
 #[test]
-fn accept_at_the_fd_limit_errors_then_recovers() {
+fn accept_and_connect_at_the_fd_limit_error_then_recover() {
     let reactor = Reactor::start("emfile").unwrap();
     let _guard = reactor.handle().enter();
     let listener = block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -85,6 +85,17 @@ fn accept_at_the_fd_limit_errors_then_recovers() {
             "accept must not hang"
         );
     }
+
+    // Connecting at the limit fails the same way: an error, not a hang.
+    let start = Instant::now();
+    let err = block_on(spindle_reactor::net::TcpStream::connect(addr))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "connect must not hang"
+    );
 
     // Free descriptors: the pending connections are accepted again.
     clients.truncate(clients.len().saturating_sub(4));
