@@ -17,8 +17,8 @@
 //! `write_all` + `read_exact`). Reported: msgs/s (recorded round trips over
 //! the wall time from the start of the recorded phase until the last
 //! connection finished), p50, p99 and max round-trip latency in µs.
-//! `TCP_ECHO_REPS` passes per runtime (default 3); `TCP_ECHO_LATENCY_ONLY=1`
-//! skips criterion.
+//! `TCP_ECHO_REPS` passes per runtime (default 3; 0 skips the pass, e.g. to
+//! profile criterion alone); `TCP_ECHO_LATENCY_ONLY=1` skips criterion.
 //!
 //! Run: `cargo bench -p benches --bench tcp_echo`.
 
@@ -271,8 +271,10 @@ fn latency_table() {
     let reps: usize = std::env::var("TCP_ECHO_REPS")
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .filter(|&n| n > 0)
         .unwrap_or(3);
+    if reps == 0 {
+        return;
+    }
     println!(
         "\ntcp_echo/latency: {LAT_CONNECTIONS} connections x {LAT_ROUND_TRIPS} round trips of {MESSAGE} B \
          (after {LAT_WARM_UP} warm-up round trips each), {reps} passes per runtime\n"
