@@ -1,16 +1,12 @@
 //! `gather` and `gather_settled`: run futures as tasks, collect their
-//! results in input order.
-//!
-//! Results arrive in completion order through a `FuturesUnordered` of
-//! `(index, JoinHandle)` pairs, which wakes only the handle that finished
-//! (no O(n) re-scan per wake), and are put back in input order at the end.
+//! results in input order. The joining is in [`join_all`](super::join_all).
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
-
-use super::AbortGroup;
+use super::join_all::{FailureWatch, JoinAll, Watched};
 use crate::task::{JoinError, JoinHandle, spawn};
 
 /// Runs every future as its own task and returns their outputs in input
@@ -41,22 +37,12 @@ where
     I::Item: Future + Send + 'static,
     <I::Item as Future>::Output: Send + 'static,
 {
-    let mut group = AbortGroup::new();
-    let handles: Vec<_> = futs.into_iter().map(|f| group.track(spawn(f))).collect();
-    async move {
-        let mut results: Vec<Option<_>> = std::iter::repeat_with(|| None)
-            .take(handles.len())
-            .collect();
-        let mut pending = indexed(handles);
-        while let Some((i, res)) = pending.next().await {
-            results[i] = Some(res?);
-        }
-        group.disarm();
-        Ok(results
-            .into_iter()
-            .map(|r| r.expect("every task reported"))
-            .collect())
-    }
+    let watch = Arc::new(FailureWatch::default());
+    let handles = futs
+        .into_iter()
+        .map(|f| spawn(Watched::new(f, watch.clone())))
+        .collect();
+    JoinAll::new(handles, watch)
 }
 
 /// Runs every future as its own task and returns every outcome, successes
@@ -83,31 +69,41 @@ where
     I::Item: Future + Send + 'static,
     <I::Item as Future>::Output: Send + 'static,
 {
-    let mut group = AbortGroup::new();
-    let handles: Vec<_> = futs.into_iter().map(|f| group.track(spawn(f))).collect();
-    async move {
-        let mut results: Vec<Option<_>> = std::iter::repeat_with(|| None)
-            .take(handles.len())
-            .collect();
-        let mut pending = indexed(handles);
-        while let Some((i, res)) = pending.next().await {
-            results[i] = Some(res);
-        }
-        group.disarm();
-        results
-            .into_iter()
-            .map(|r| r.expect("every task reported"))
-            .collect()
+    let handles: Vec<_> = futs.into_iter().map(spawn).collect();
+    SettleAll {
+        outcomes: Vec::with_capacity(handles.len()),
+        handles,
     }
 }
 
-/// The handles as a completion-order stream of `(input index, result)`.
-pub(super) fn indexed<T>(
+/// Joins every handle in order, keeping failures; aborts the rest on drop.
+struct SettleAll<T> {
     handles: Vec<JoinHandle<T>>,
-) -> FuturesUnordered<impl Future<Output = (usize, Result<T, JoinError>)>> {
-    handles
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| async move { (i, h.await) })
-        .collect()
+    outcomes: Vec<Result<T, JoinError>>,
+}
+
+impl<T> Unpin for SettleAll<T> {}
+
+impl<T> Future for SettleAll<T> {
+    type Output = Vec<Result<T, JoinError>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        while self.outcomes.len() < self.handles.len() {
+            let next = self.outcomes.len();
+            match Pin::new(&mut self.handles[next]).poll(cx) {
+                Poll::Ready(outcome) => self.outcomes.push(outcome),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.handles.clear();
+        Poll::Ready(std::mem::take(&mut self.outcomes))
+    }
+}
+
+impl<T> Drop for SettleAll<T> {
+    fn drop(&mut self) {
+        for h in self.handles.iter().skip(self.outcomes.len()) {
+            h.abort();
+        }
+    }
 }

@@ -5,11 +5,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
-use futures_util::StreamExt;
-
-use super::AbortGroup;
-use super::gather::indexed;
+use super::join_all::{FailureWatch, JoinAll, Watched};
 use crate::task::{AbortHandle, JoinError, JoinHandle, spawn};
 
 /// A set of tasks that live and die together.
@@ -25,6 +23,7 @@ use crate::task::{AbortHandle, JoinError, JoinHandle, spawn};
 /// ```
 pub struct TaskGroup<T> {
     handles: Vec<JoinHandle<T>>,
+    watch: Arc<FailureWatch>,
 }
 
 impl<T: Send + 'static> TaskGroup<T> {
@@ -32,6 +31,7 @@ impl<T: Send + 'static> TaskGroup<T> {
     pub fn new() -> TaskGroup<T> {
         TaskGroup {
             handles: Vec::new(),
+            watch: Arc::default(),
         }
     }
 
@@ -44,7 +44,7 @@ impl<T: Send + 'static> TaskGroup<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let handle = spawn(future);
+        let handle = spawn(Watched::new(future, self.watch.clone()));
         let abort = handle.abort_handle();
         self.handles.push(handle);
         abort
@@ -63,23 +63,8 @@ impl<T: Send + 'static> TaskGroup<T> {
     /// Waits for every task; outputs come in spawn order. The first task to
     /// fail aborts the others, and its error is returned.
     pub async fn join(mut self) -> Result<Vec<T>, JoinError> {
-        let mut group = AbortGroup::new();
-        let handles: Vec<_> = std::mem::take(&mut self.handles)
-            .into_iter()
-            .map(|h| group.track(h))
-            .collect();
-        let mut results: Vec<Option<T>> = std::iter::repeat_with(|| None)
-            .take(handles.len())
-            .collect();
-        let mut pending = indexed(handles);
-        while let Some((i, res)) = pending.next().await {
-            results[i] = Some(res?);
-        }
-        group.disarm();
-        Ok(results
-            .into_iter()
-            .map(|r| r.expect("every task reported"))
-            .collect())
+        let handles = std::mem::take(&mut self.handles);
+        JoinAll::new(handles, self.watch.clone()).await
     }
 }
 

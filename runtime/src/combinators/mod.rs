@@ -13,6 +13,7 @@
 
 mod gather;
 mod group;
+mod join_all;
 mod wait;
 
 pub use gather::{gather, gather_settled};
