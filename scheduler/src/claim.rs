@@ -92,6 +92,12 @@ impl Claim {
             .is_ok()
     }
 
+    /// The poll ended, on a processor that is never handed off
+    /// (single-thread mode): a plain store instead of `end_poll`'s CAS.
+    pub(crate) fn end_poll_unshared(&self, tick: u64) {
+        self.0.store(word(tick, HELD), Release);
+    }
+
     /// Inside poll `tick`: lock the P to push onto it. `false` if it was
     /// retaken (push elsewhere).
     pub(crate) fn borrow(&self, tick: u64) -> bool {
