@@ -35,6 +35,7 @@ mod local;
 pub mod loom;
 mod metrics;
 mod monitor;
+mod os;
 pub mod parallel;
 mod park;
 mod queue;

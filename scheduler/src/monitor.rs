@@ -16,7 +16,10 @@
 //! `handoff_after` instead of up to 10 ms late.
 //!
 //! **Hand-off.** A poll running longer than `handoff_after` (default 10 ms,
-//! Go's time slice) with work waiting behind it — in the slot's own queue
+//! Go's time slice), on a thread that was running or blocked rather than
+//! waiting for a CPU (on Linux the monitor asks the kernel, see
+//! [`os`](crate::os): under CPU oversubscription a preempted worker looks
+//! stuck, and a spare thread would only add load), with work waiting behind it — in the slot's own queue
 //! or LIFO slot, or in the injector while no other worker is free — loses
 //! its processor to a spare machine ([`Shared::hand_off`]). A task that
 //! yields, including on an exhausted cooperative budget, ends its poll and
@@ -57,6 +60,9 @@ pub(crate) trait Watched {
     /// Publishes the task blocking processor `index` (0: none), for
     /// `all_tasks`' blocked-in-poll state.
     fn set_blocked(&self, index: usize, task: u64);
+    /// How the thread holding processor `index` has spent its time (see
+    /// `os`): to tell a stuck poll from a preempted thread.
+    fn sched_times(&self, index: usize) -> Option<(u64, u64)>;
 }
 
 /// The shortest sleep: Go's sysmon's 20 µs.
@@ -72,6 +78,8 @@ struct Watch {
     warned: bool,
     /// Published as blocked-in-poll.
     blocked: bool,
+    /// The holder's (running, waiting) times when the poll was first seen.
+    sched: Option<(u64, u64)>,
 }
 
 /// The monitor thread's body; returns at shutdown.
@@ -90,6 +98,7 @@ pub(crate) fn run(watched: &dyn Watched) {
             since: now,
             warned: false,
             blocked: false,
+            sched: None,
         })
         .collect();
     let mut sleep = MIN_SLEEP;
@@ -104,15 +113,28 @@ pub(crate) fn run(watched: &dyn Watched) {
                 if watch.blocked {
                     watched.set_blocked(index, 0);
                 }
+                if !sample.in_poll() {
+                    *watch = Watch {
+                        seen: sample,
+                        since: now,
+                        warned: false,
+                        blocked: false,
+                        sched: None,
+                    };
+                    continue;
+                }
+                let sched = if handoff.is_some() {
+                    watched.sched_times(index)
+                } else {
+                    None
+                };
                 *watch = Watch {
                     seen: sample,
                     since: now,
                     warned: false,
                     blocked: false,
+                    sched,
                 };
-                if !sample.in_poll() {
-                    continue;
-                }
             }
             let running = now - watch.since;
             if let Some(limit) = blocked_after
@@ -134,7 +156,10 @@ pub(crate) fn run(watched: &dyn Watched) {
             }
             if let Some(after) = handoff {
                 if running >= after {
-                    if watched.hand_off(index, sample) {
+                    // A thread the OS did not run is preempted, not stuck:
+                    // another thread would only add to the overload.
+                    let starved = crate::os::starved(watch.sched, watched.sched_times(index));
+                    if !starved && watched.hand_off(index, sample) {
                         acted = true;
                     }
                 } else {

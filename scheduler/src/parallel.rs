@@ -68,6 +68,8 @@ pub(crate) struct Slot {
     pub(crate) polling_task: AtomicU64,
     /// The id of a task the monitor saw stuck in its poll (0: none).
     pub(crate) blocked_task: AtomicU64,
+    /// The OS thread id of the machine holding the slot (see `os`).
+    pub(crate) thread_id: std::sync::atomic::AtomicI64,
     pub(crate) stats: WorkerStats,
     /// The machine holding the slot sleeps here. It belongs to the slot, not
     /// to the machine, so a wake-up sent to the slot while it changes hands
@@ -304,6 +306,7 @@ impl Shared {
                     claim: Claim::new(),
                     polling_task: AtomicU64::new(0),
                     blocked_task: AtomicU64::new(0),
+                    thread_id: std::sync::atomic::AtomicI64::new(0),
                     stats: WorkerStats::default(),
                     parker: Arc::new(Parker::new(config.io_driver.clone())),
                     core: UnsafeCell::new(Processor::new(index, local)),
@@ -466,6 +469,9 @@ impl monitor::Watched for Watch {
     }
     fn set_blocked(&self, index: usize, task: u64) {
         self.0.slots[index].blocked_task.store(task, Relaxed);
+    }
+    fn sched_times(&self, index: usize) -> Option<(u64, u64)> {
+        crate::os::sched_times(self.0.slots[index].thread_id.load(Relaxed))
     }
 }
 

@@ -401,4 +401,7 @@ impl monitor::Watched for Watch {
     fn set_blocked(&self, _index: usize, task: u64) {
         self.0.blocked_task.store(task, Relaxed);
     }
+    fn sched_times(&self, _index: usize) -> Option<(u64, u64)> {
+        None
+    }
 }

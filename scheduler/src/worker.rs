@@ -264,6 +264,8 @@ pub(crate) fn run(shared: Arc<Shared>, start: Start) {
 /// slot is lost to a spare.
 fn run_slot(shared: &Shared, ctx: &MachineCtx, pinned: &LocalQueue) {
     let slot = &shared.slots[ctx.slot.get()];
+    slot.thread_id
+        .store(crate::os::thread_id(), std::sync::atomic::Ordering::Relaxed);
     let parker = &slot.parker;
     pinned.set_parker(parker);
     loop {
