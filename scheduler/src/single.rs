@@ -49,6 +49,9 @@ struct Remote {
 
 struct Core {
     queue: VecDeque<Notified>,
+    /// A task yielded since the last look at the inbox: look first (see
+    /// `worker`'s rule 1).
+    yielded: bool,
     /// Polls started: the poll clock's tick.
     tick: u64,
 }
@@ -104,6 +107,7 @@ impl Handle {
                 remote_len: AtomicUsize::new(0),
                 core: Mutex::new(Some(Box::new(Core {
                     queue: VecDeque::new(),
+                    yielded: false,
                     tick: 0,
                 }))),
                 owned: OwnedTasks::new(1),
@@ -220,12 +224,13 @@ impl Shared {
 }
 
 impl Schedule for Arc<Shared> {
-    fn schedule(&self, task: Notified, _yielded: bool) {
+    fn schedule(&self, task: Notified, yielded: bool) {
         let here = DRIVING.with(|d| ptr::eq(d.get(), Arc::as_ptr(self)));
         let task = if here {
             CORE.with(|c| match c.try_borrow_mut() {
                 Ok(mut core) => match core.as_mut() {
                     Some(core) => {
+                        core.yielded |= yielded;
                         core.queue.push_back(task);
                         None
                     }
@@ -287,7 +292,9 @@ impl Driver<'_> {
                 return (None, 0);
             };
             let tick = core.tick + 1;
-            let task = if tick.is_multiple_of(u64::from(INJECTOR_INTERVAL)) {
+            let task = if std::mem::take(&mut core.yielded)
+                || tick.is_multiple_of(u64::from(INJECTOR_INTERVAL))
+            {
                 self.shared.pop_remote().or_else(|| core.queue.pop_front())
             } else {
                 core.queue.pop_front().or_else(|| self.shared.pop_remote())

@@ -3,9 +3,13 @@
 //!
 //! Finding the next task (rule 3 of DESIGN.md), in order:
 //!
-//! 1. every [`INJECTOR_INTERVAL`]th tick, the injector first, then this
-//!    thread's pinned (`spawn_local`) tasks — so a worker busy with its own
-//!    queue still serves tasks submitted from outside and its pinned tasks;
+//! 1. every [`INJECTOR_INTERVAL`]th tick, and right after a task yielded,
+//!    the injector first, then this thread's pinned (`spawn_local`) tasks —
+//!    so a worker busy with its own queue still serves tasks submitted from
+//!    outside and its pinned tasks. The yield rule matters when polls are
+//!    long: a CPU task that yields every 30 ms would otherwise keep an IO
+//!    wake waiting 61 × 30 ms (Go's `Gosched` likewise sends the yielder
+//!    behind the global queue);
 //! 2. the LIFO slot, unless it supplied the last [`MAX_LIFO_STREAK`] tasks
 //!    in a row (then its task goes to the back of the local queue);
 //! 3. the local queue;
@@ -51,6 +55,8 @@ pub(crate) struct Processor {
     /// Polls started on this processor: the claim word's tick.
     tick: u64,
     lifo_streak: u8,
+    /// A task yielded since the last look at the injector: look first.
+    yielded: bool,
     is_searching: bool,
     rng: u32,
 }
@@ -62,6 +68,7 @@ impl Processor {
             local,
             tick: 0,
             lifo_streak: 0,
+            yielded: false,
             is_searching: false,
             // Any odd seed works for xorshift; spread the workers apart.
             rng: 0x9E37_79B9u32.wrapping_mul(index as u32 + 1) | 1,
@@ -82,6 +89,7 @@ impl Processor {
     /// grew, since another worker could steal from it.
     fn push(&mut self, shared: &Shared, task: Notified, yielded: bool) {
         let displaced = if yielded {
+            self.yielded = true;
             Some(task)
         } else {
             shared.slots[self.index].lifo.swap(task)
@@ -94,7 +102,8 @@ impl Processor {
 
     /// Steps 1–5 of the module doc.
     fn next_task(&mut self, shared: &Shared, pinned: &LocalQueue) -> Option<Notified> {
-        if self.tick.is_multiple_of(u64::from(INJECTOR_INTERVAL))
+        if (std::mem::take(&mut self.yielded)
+            || self.tick.is_multiple_of(u64::from(INJECTOR_INTERVAL)))
             && let Some(task) = shared.injector.pop().or_else(|| pinned.pop())
         {
             self.lifo_streak = 0;
