@@ -103,6 +103,18 @@ impl Builder {
         self
     }
 
+    /// asyncio's debug mode: slow-poll reports at asyncio's default of
+    /// 100 ms ([`DEFAULT_SLOW_POLL_THRESHOLD`]); see
+    /// [`slow_poll_threshold`](Self::slow_poll_threshold).
+    ///
+    /// ```
+    /// let rt = spindle::Builder::single_thread().debug_slow_polls().build().unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn debug_slow_polls(self) -> Builder {
+        self.slow_poll_threshold(DEFAULT_SLOW_POLL_THRESHOLD)
+    }
+
     /// Stack size of the worker threads (default: std's, 2 MiB). Tasks do
     /// not run on stacks of their own, so this only matters for deep
     /// recursion inside a poll.

@@ -39,7 +39,7 @@ use crate::coop;
 use crate::local::LocalQueue;
 use crate::loom::atomic::Ordering::Acquire;
 use crate::monitor;
-use crate::parallel::{Seat, Shared};
+use crate::parallel::{Seat, Shared, Slot};
 use crate::park::Parker;
 use crate::queue::{self, MAX_LIFO_STREAK};
 use crate::task::Notified;
@@ -190,6 +190,8 @@ struct MachineCtx {
     slot: Cell<usize>,
     /// The tick of the poll in progress, 0 between polls.
     poll_tick: Cell<u64>,
+    /// Asleep in `park` (where it may drive the IO poller), holding its slot.
+    parked: Cell<bool>,
 }
 
 // Not `const`-initialised: loom's `thread_local!` does not take `const {}`.
@@ -211,9 +213,19 @@ pub(crate) fn schedule_local(
         // SAFETY: the pointer is set by `run` for the life of the machine
         // loop on this thread and cleared before the context is dropped.
         let ctx = unsafe { &*ctx };
-        let tick = ctx.poll_tick.get();
-        if tick == 0 || !Arc::ptr_eq(&ctx.shared, shared) {
+        if !Arc::ptr_eq(&ctx.shared, shared) {
             return Some(task);
+        }
+        let tick = ctx.poll_tick.get();
+        if tick == 0 {
+            if !ctx.parked.get() {
+                return Some(task);
+            }
+            // Woken by the IO events this thread is dispatching in `park`.
+            // SAFETY: the machine holds its slot (HELD) and `park` keeps no
+            // reference to the processor while asleep.
+            unsafe { shared.slots[ctx.slot.get()].core() }.push(shared, task, yielded);
+            return None;
         }
         let slot = &shared.slots[ctx.slot.get()];
         if !slot.claim.borrow(tick) {
@@ -238,6 +250,7 @@ pub(crate) fn run(shared: Arc<Shared>, start: Start) {
         shared: shared.clone(),
         slot: Cell::new(usize::MAX),
         poll_tick: Cell::new(0),
+        parked: Cell::new(false),
     };
     MACHINE.with(|m| m.set(&ctx));
     let seat = Arc::new(Seat {
@@ -301,13 +314,13 @@ fn run_slot(shared: &Shared, ctx: &MachineCtx, pinned: &LocalQueue) {
                     core.tick += 1;
                     Some((task, core.tick))
                 }
-                None => {
-                    park(shared, core, pinned, parker);
-                    None
-                }
+                None => None,
             }
         };
-        let Some((task, tick)) = found else { continue };
+        let Some((task, tick)) = found else {
+            park(shared, slot, ctx, pinned, parker);
+            continue;
+        };
         slot.polling_task.store(task.id().as_u64(), Relaxed);
         ctx.poll_tick.set(tick);
         slot.claim.begin_poll(tick);
@@ -343,20 +356,36 @@ fn wait_as_spare(shared: &Shared, seat: &Arc<Seat>, pinned: &LocalQueue) -> Opti
 }
 
 /// Registers as asleep, re-checks, sleeps (see [`idle`](crate::idle)).
-fn park(shared: &Shared, core: &mut Processor, pinned: &LocalQueue, parker: &Parker) {
-    if core.has_work(shared) || pinned.has_tasks() {
-        return;
-    }
-    let index = core.index;
-    let last_searcher = shared.idle.worker_to_parked(index, core.is_searching);
-    core.is_searching = false;
+///
+/// No reference to the processor is held across the sleep: while this
+/// thread drives the IO poller there, the tasks its events wake are pushed
+/// onto this processor ([`schedule_local`]), to be run by this thread when
+/// it wakes, rather than handed to another thread through the injector.
+fn park(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue, parker: &Parker) {
+    let (index, last_searcher) = {
+        // SAFETY: HELD by this machine between polls; the reference ends
+        // with this block.
+        let core = unsafe { slot.core() };
+        if core.has_work(shared) || pinned.has_tasks() {
+            return;
+        }
+        let was_searching = std::mem::take(&mut core.is_searching);
+        (
+            core.index,
+            shared.idle.worker_to_parked(core.index, was_searching),
+        )
+    };
     let work_appeared = pinned.has_tasks()
         || !shared.injector.is_empty()
         || (last_searcher && shared.has_queued_work())
         || shared.shutdown.load(Acquire);
     if !work_appeared {
-        shared.slots[index].stats.add_park();
+        slot.stats.add_park();
+        ctx.parked.set(true);
         parker.park();
+        ctx.parked.set(false);
     }
-    core.is_searching = shared.idle.worker_from_parked(index);
+    let searching = shared.idle.worker_from_parked(index);
+    // SAFETY: HELD by this machine; no other reference is live.
+    unsafe { slot.core() }.is_searching = searching;
 }
