@@ -103,6 +103,10 @@ pub(crate) struct Inner {
     registry: mio::Registry,
     waker: mio::Waker,
     driver: parking_lot::Mutex<Driver>,
+    /// When a turn last ended, in ns since `epoch`: the backstop only steps
+    /// in when nobody has driven the poller for a whole [`BACKSTOP`].
+    last_turn: std::sync::atomic::AtomicU64,
+    epoch: Instant,
     ios: parking_lot::Mutex<IoSlab>,
     pub(crate) timers: Timers,
     shut_down: AtomicBool,
@@ -161,6 +165,8 @@ impl Reactor {
             ios: parking_lot::Mutex::new(IoSlab::default()),
             timers: Timers::new(),
             shut_down: AtomicBool::new(false),
+            last_turn: std::sync::atomic::AtomicU64::new(0),
+            epoch: Instant::now(),
         });
         let thread = {
             let inner = inner.clone();
@@ -299,14 +305,29 @@ impl TimerSleep {
 /// free, every [`BACKSTOP`]. See the module docs.
 fn backstop(inner: &Inner) {
     while !inner.shut_down.load(Ordering::Acquire) {
-        let sleep = match inner.driver.try_lock() {
-            Some(mut driver) => {
-                turn(inner, &mut driver, Some(Duration::ZERO), &|| false);
-                BACKSTOP
+        let since_turn = inner.since_last_turn();
+        let sleep = if since_turn < BACKSTOP {
+            // A runtime thread drove it recently: its events reach their
+            // tasks without us, and a turn here would only move them to
+            // this thread.
+            BACKSTOP - since_turn
+        } else {
+            match inner.driver.try_lock() {
+                Some(mut driver) => {
+                    turn(inner, &mut driver, Some(Duration::ZERO), &|| false);
+                    BACKSTOP
+                }
+                None => BACKSTOP_IDLE,
             }
-            None => BACKSTOP_IDLE,
         };
         std::thread::park_timeout(sleep);
+    }
+}
+
+impl Inner {
+    fn since_last_turn(&self) -> Duration {
+        let last = Duration::from_nanos(self.last_turn.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
     }
 }
 
@@ -357,6 +378,8 @@ fn turn(
         }
     }
     wake_all(wake.drain(..));
+    let now = u64::try_from(inner.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    inner.last_turn.store(now, Ordering::Relaxed);
 }
 
 /// Wakes every waker. A waker is foreign code: one that panics is reported
