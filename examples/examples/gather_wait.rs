@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use spindle::time::sleep;
-use spindle::{Builder, Mode, ReturnWhen, TaskGroup, as_completed, gather, spawn, wait, wait_for};
+use spindle::{ReturnWhen, TaskGroup, as_completed, gather, spawn, wait, wait_for};
 
 /// A fake fetch: sleeps `ms` milliseconds, then returns its id.
 async fn fetch(id: u32, ms: u64) -> u32 {
@@ -74,14 +74,5 @@ async fn demo() {
 }
 
 fn main() {
-    let mode = match std::env::args().nth(2).as_deref() {
-        Some("single") => Mode::SingleThread,
-        _ => Mode::Parallel,
-    };
-    std::panic::set_hook(Box::new(|_| {}));
-    println!("mode: {mode:?}");
-    Builder::new(mode)
-        .build()
-        .expect("runtime")
-        .block_on(demo());
+    examples::run_demo(demo);
 }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use spindle::{Builder, Mode, ThreadPool, run_in_executor, spawn};
+use spindle::{ThreadPool, run_in_executor, spawn};
 
 fn cpu_work(n: u64) -> u64 {
     (0..n).fold(0u64, |acc, x| {
@@ -73,14 +73,5 @@ async fn demo() {
 }
 
 fn main() {
-    let mode = match std::env::args().nth(2).as_deref() {
-        Some("single") => Mode::SingleThread,
-        _ => Mode::Parallel,
-    };
-    std::panic::set_hook(Box::new(|_| {}));
-    println!("mode: {mode:?}");
-    Builder::new(mode)
-        .build()
-        .expect("runtime")
-        .block_on(demo());
+    examples::run_demo(demo);
 }

@@ -80,6 +80,18 @@ mod imp {
 
     use crate::task::Notified;
 
+    /// Repeats a steal while it reports `Retry` (a race with another thief,
+    /// not an empty queue).
+    fn until_settled(mut steal: impl FnMut() -> Steal<Notified>) -> Option<Notified> {
+        loop {
+            match steal() {
+                Steal::Success(t) => return Some(t),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
     /// The owner's end of a local queue.
     pub(crate) struct Local(Worker<Notified>);
     /// A thief's end of a local queue.
@@ -110,13 +122,7 @@ mod imp {
     impl Remote {
         /// Moves about half of this queue into `dst` and returns one task.
         pub(crate) fn steal_into(&self, dst: &Local) -> Option<Notified> {
-            loop {
-                match self.0.steal_batch_and_pop(&dst.0) {
-                    Steal::Success(t) => return Some(t),
-                    Steal::Empty => return None,
-                    Steal::Retry => continue,
-                }
-            }
+            until_settled(|| self.0.steal_batch_and_pop(&dst.0))
         }
         pub(crate) fn len(&self) -> usize {
             self.0.len()
@@ -137,23 +143,11 @@ mod imp {
             self.0.push(task);
         }
         pub(crate) fn pop(&self) -> Option<Notified> {
-            loop {
-                match self.0.steal() {
-                    Steal::Success(t) => return Some(t),
-                    Steal::Empty => return None,
-                    Steal::Retry => continue,
-                }
-            }
+            until_settled(|| self.0.steal())
         }
         /// Moves a batch into `dst` and returns one task.
         pub(crate) fn steal_into(&self, dst: &Local) -> Option<Notified> {
-            loop {
-                match self.0.steal_batch_and_pop(&dst.0) {
-                    Steal::Success(t) => return Some(t),
-                    Steal::Empty => return None,
-                    Steal::Retry => continue,
-                }
-            }
+            until_settled(|| self.0.steal_batch_and_pop(&dst.0))
         }
         pub(crate) fn len(&self) -> usize {
             self.0.len()

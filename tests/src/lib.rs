@@ -30,3 +30,13 @@ pub fn runtime(mode: Mode) -> spindle::Runtime {
     };
     builder.build().expect("build runtime")
 }
+
+/// Deterministic randomness for tests (xorshift64*): the same seed gives
+/// the same value, different seeds scatter.
+pub fn rand(seed: u64) -> u64 {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}

@@ -11,19 +11,11 @@ use spindle::net::{TcpListener, TcpStream};
 use spindle::sync::Semaphore;
 use spindle::time::sleep;
 use spindle::{spawn, wait_for};
-use tests::both_modes;
+use tests::{both_modes, rand};
 
 const CONNECTIONS: usize = 2_000;
 /// Connections open at once.
 const CONCURRENT: usize = 64;
-
-fn rand(seed: u64) -> u64 {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
 
 fn checksum(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {

@@ -6,21 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use spindle::sync::Event;
 use spindle::{JoinHandle, spawn, yield_now};
-use tests::both_modes;
+use tests::{both_modes, rand};
 
 /// Tasks per mode: the million.
 const TASKS: usize = 1_000_000;
 /// Tasks alive at once: bounds memory, and keeps every batch contended.
 const BATCH: usize = 10_000;
-
-/// Deterministic randomness (xorshift64*), one stream per task.
-fn rand(seed: u64) -> u64 {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
 
 #[derive(Default)]
 struct Counters {

@@ -340,7 +340,7 @@ fn metrics_count_spawned_and_live_tasks_and_polls() {
                 h.await.unwrap();
             }
         });
-                // A task wakes its join handle a moment before it leaves the live
+        // A task wakes its join handle a moment before it leaves the live
         // list (on its worker): let that moment pass.
         let start = std::time::Instant::now();
         while rt.metrics().live_tasks != 0 && start.elapsed() < Duration::from_secs(5) {

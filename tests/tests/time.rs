@@ -103,7 +103,7 @@ fn a_dropped_sleep_never_fires() {
         let counter = Arc::new(Counter(AtomicUsize::new(0)));
         let waker = Waker::from(counter.clone());
         // `Sleep` is `Unpin`: it can be polled by `&mut` and dropped by value.
-                // Far enough out that it cannot already be due when dropped, even if
+        // Far enough out that it cannot already be due when dropped, even if
         // this thread stalls (a due timer's wake may be in flight, and a late
         // wake is allowed).
         let mut sleep = sleep(Duration::from_millis(300));
@@ -112,7 +112,7 @@ fn a_dropped_sleep_never_fires() {
                 .poll(&mut Context::from_waker(&waker))
                 .is_pending()
         );
-                drop(sleep);
+        drop(sleep);
         spindle::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
             counter.0.load(Ordering::SeqCst),
