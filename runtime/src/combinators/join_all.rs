@@ -21,26 +21,57 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::task::{Context, Poll, Waker};
 
-use parking_lot::Mutex;
+use spindle_scheduler::loom::Mutex;
+use spindle_scheduler::loom::atomic::{AtomicBool, Ordering::SeqCst};
 
 use crate::task::{JoinError, JoinHandle};
 
 /// Shared by a joiner and the tasks it watches: "a task panicked".
-#[derive(Debug, Default)]
+///
+/// The handshake: a panicking task sets the flag, then wakes whatever waker
+/// is stored; the joiner stores its waker, then reads the flag. Either the
+/// joiner sees the flag, or the task finds the waker: a failure is never
+/// missed (`loom_model::raise_races_register`).
+#[derive(Debug)]
 pub(crate) struct FailureWatch {
     failed: AtomicBool,
     joiner: Mutex<Option<Waker>>,
 }
 
+impl Default for FailureWatch {
+    fn default() -> Self {
+        FailureWatch {
+            failed: AtomicBool::new(false),
+            joiner: Mutex::new(None),
+        }
+    }
+}
+
 impl FailureWatch {
+    /// A watched task panicked.
     fn raise(&self) {
         self.failed.store(true, SeqCst);
-        if let Some(w) = self.joiner.lock().take() {
+        let waker = self.joiner.lock().take();
+        if let Some(w) = waker {
             w.wake();
         }
+    }
+
+    fn is_raised(&self) -> bool {
+        self.failed.load(SeqCst)
+    }
+
+    /// The joiner is about to wait: stores `waker` and returns whether a
+    /// failure was already raised (then it must look instead of waiting).
+    fn register(&self, waker: &Waker) -> bool {
+        let mut joiner = self.joiner.lock();
+        if !joiner.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *joiner = Some(waker.clone());
+        }
+        drop(joiner);
+        self.is_raised()
     }
 }
 
@@ -106,7 +137,7 @@ impl<T> Future for JoinAll<T> {
     type Output = Result<Vec<T>, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.watch.failed.load(SeqCst) {
+        if self.watch.is_raised() {
             let next = self.outputs.len();
             if let Some(i) = self.handles[next..]
                 .iter()
@@ -130,13 +161,8 @@ impl<T> Future for JoinAll<T> {
                     return Poll::Ready(Err(e));
                 }
                 Poll::Pending => {
-                    let mut joiner = self.watch.joiner.lock();
-                    if !joiner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        *joiner = Some(cx.waker().clone());
-                    }
-                    drop(joiner);
-                    // A panic raised before the waker was stored: look again.
-                    if self.watch.failed.load(SeqCst) {
+                    if self.watch.register(cx.waker()) {
+                        // Raised before the waker was stored: look again.
                         cx.waker().wake_by_ref();
                     }
                     return Poll::Pending;
@@ -153,5 +179,38 @@ impl<T> Drop for JoinAll<T> {
         if !self.handles.is_empty() {
             self.abort_rest();
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::{Wake, Waker};
+
+    use spindle_scheduler::loom::{Arc, thread};
+
+    use super::FailureWatch;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// A task raising a failure while the joiner registers to wait: the
+    /// joiner either sees the failure at once or is woken.
+    #[test]
+    fn raise_races_register() {
+        loom::model(|| {
+            let watch = Arc::new(FailureWatch::default());
+            let w = watch.clone();
+            let task = thread::spawn(move || w.raise());
+            let count = std::sync::Arc::new(Count(AtomicUsize::new(0)));
+            let seen = watch.register(&Waker::from(count.clone()));
+            task.join().unwrap();
+            assert!(seen || count.0.load(SeqCst) == 1, "the failure was missed");
+        });
     }
 }
