@@ -18,7 +18,9 @@
 //! the wall time from the start of the recorded phase until the last
 //! connection finished), p50, p99 and max round-trip latency in µs.
 //! `TCP_ECHO_REPS` passes per runtime (default 3; 0 skips the pass, e.g. to
-//! profile criterion alone); `TCP_ECHO_LATENCY_ONLY=1` skips criterion.
+//! profile criterion alone); `TCP_ECHO_LATENCY_ONLY=1` skips criterion;
+//! `TCP_ECHO_ONLY=<part of a runtime name>` runs the pass on the matching
+//! runtimes only (for `perf stat` of one runtime).
 //!
 //! Run: `cargo bench -p benches --bench tcp_echo`.
 
@@ -266,7 +268,8 @@ fn row(name: &str, rep: usize, out: &Latency) {
     );
 }
 
-/// The latency pass on every runtime, `TCP_ECHO_REPS` times each.
+/// The latency pass on every runtime (or those `TCP_ECHO_ONLY` names),
+/// `TCP_ECHO_REPS` times each.
 fn latency_table() {
     let reps: usize = std::env::var("TCP_ECHO_REPS")
         .ok()
@@ -281,12 +284,15 @@ fn latency_table() {
     );
     println!("| runtime | pass | msgs/s | p50 µs | p99 µs | max µs |");
     println!("|---|---:|---:|---:|---:|---:|");
+    let only = std::env::var("TCP_ECHO_ONLY").unwrap_or_default();
     macro_rules! each {
         ($name:literal, $rt:expr, $krate:ident) => {{
-            let rt = $rt;
-            for rep in 1..=reps {
-                let out = latency_on!(rt, $krate);
-                row($name, rep, &out);
+            if $name.contains(only.as_str()) {
+                let rt = $rt;
+                for rep in 1..=reps {
+                    let out = latency_on!(rt, $krate);
+                    row($name, rep, &out);
+                }
             }
         }};
     }

@@ -85,9 +85,13 @@ impl Processor {
     }
 
     /// Puts a task submitted on this worker: LIFO slot for a wake or spawn,
-    /// back of the queue for a yield. Wakes a sleeper if the local queue
-    /// grew, since another worker could steal from it.
-    fn push(&mut self, shared: &Shared, task: Notified, yielded: bool) {
+    /// back of the queue for a yield. While running, wakes a sleeper if the
+    /// local queue grew, since another worker could steal from it. While
+    /// dispatching IO events in `park` (`notify` false) it does not: one
+    /// event batch would wake a sleeper per displaced task, and the batch
+    /// is usually short work this worker is about to run itself; `park`
+    /// wakes one sleeper afterwards if more than one task is waiting.
+    fn push(&mut self, shared: &Shared, task: Notified, yielded: bool, notify: bool) {
         let displaced = if yielded {
             self.yielded = true;
             Some(task)
@@ -96,8 +100,19 @@ impl Processor {
         };
         if let Some(task) = displaced {
             self.local.push(task);
-            shared.notify_parked();
+            if notify {
+                shared.notify_parked();
+            }
         }
+    }
+
+    /// Whether this worker, back from `park` with tasks it queued itself,
+    /// should wake a sleeper to share them: more than one task is waiting
+    /// and it is not a searcher (a searcher that finds work wakes the next
+    /// one anyway).
+    fn should_notify_others(&self, shared: &Shared) -> bool {
+        !self.is_searching
+            && self.local.len() + usize::from(!shared.slots[self.index].lifo.is_empty()) > 1
     }
 
     /// Steps 1–5 of the module doc.
@@ -224,7 +239,7 @@ pub(crate) fn schedule_local(
             // Woken by the IO events this thread is dispatching in `park`.
             // SAFETY: the machine holds its slot (HELD) and `park` keeps no
             // reference to the processor while asleep.
-            unsafe { shared.slots[ctx.slot.get()].core() }.push(shared, task, yielded);
+            unsafe { shared.slots[ctx.slot.get()].core() }.push(shared, task, yielded, false);
             return None;
         }
         let slot = &shared.slots[ctx.slot.get()];
@@ -234,7 +249,7 @@ pub(crate) fn schedule_local(
         // SAFETY: BORROWED for this poll: no other machine touches the core
         // until `release`, and the machine loop holds no reference during a
         // poll.
-        unsafe { slot.core() }.push(shared, task, yielded);
+        unsafe { slot.core() }.push(shared, task, yielded, true);
         slot.claim.release(tick);
         None
     })
@@ -387,5 +402,9 @@ fn park(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue, par
     }
     let searching = shared.idle.worker_from_parked(index);
     // SAFETY: HELD by this machine; no other reference is live.
-    unsafe { slot.core() }.is_searching = searching;
+    let core = unsafe { slot.core() };
+    core.is_searching = searching;
+    if core.should_notify_others(shared) {
+        shared.notify_parked();
+    }
 }
