@@ -198,13 +198,13 @@ impl Wheel {
     }
 
     /// Advances the wheel to tick `now`, moving the wakers of every timer due
-    /// by then into `wake`.
-    pub(crate) fn advance(&mut self, now: u64, wake: &mut Vec<Waker>) {
+    /// by then into `fired`, in firing order, each with the tick it fired at.
+    pub(crate) fn advance(&mut self, now: u64, fired: &mut Vec<(u64, Waker)>) {
         while let Some(exp) = self.next_expiration() {
             if exp.deadline > now {
                 break;
             }
-            self.expire(exp, wake);
+            self.expire(exp, fired);
         }
         self.elapsed = self.elapsed.max(now);
     }
@@ -256,7 +256,7 @@ impl Wheel {
     }
 
     /// Empties the slot of `exp`: due entries fire, the rest cascade down.
-    fn expire(&mut self, exp: Expiration, wake: &mut Vec<Waker>) {
+    fn expire(&mut self, exp: Expiration, fired: &mut Vec<(u64, Waker)>) {
         self.elapsed = exp.deadline;
         let list = exp.level * SLOTS + exp.slot;
         let mut index = std::mem::replace(&mut self.heads[list], NIL);
@@ -264,7 +264,7 @@ impl Wheel {
         while index != NIL {
             let next = self.entries[index as usize].next;
             if self.entries[index as usize].when <= exp.deadline {
-                wake.extend(self.release(index));
+                fired.extend(self.release(index).map(|waker| (exp.deadline, waker)));
             } else {
                 self.link(index);
             }
@@ -355,7 +355,7 @@ mod tests {
             // Jump straight to the next slot, as the driver's poll timeout does.
             now = wheel.next_deadline().unwrap_or(now + 1).max(now + 1);
             wheel.advance(now, &mut wake);
-            wake.drain(..).for_each(Waker::wake);
+            wake.drain(..).for_each(|(_, waker)| waker.wake());
             for (i, count) in counters.iter().enumerate() {
                 if count.get() == 1 && fired[i].is_none() {
                     fired[i] = Some(now);
@@ -447,7 +447,7 @@ mod tests {
                     };
                     now += step;
                     wheel.advance(now, &mut wake);
-                    wake.drain(..).for_each(Waker::wake);
+                    wake.drain(..).for_each(|(_, waker)| waker.wake());
                     for (when, _, count, cancelled) in &timers {
                         let due = *when <= now && !*cancelled;
                         let expected = usize::from(due);
@@ -487,7 +487,7 @@ mod tests {
         assert_eq!(wheel.live(), 2);
         let mut wake = Vec::new();
         wheel.advance(10, &mut wake);
-        wake.drain(..).for_each(Waker::wake);
+        wake.drain(..).for_each(|(_, waker)| waker.wake());
         assert_eq!((a_count.get(), b_count.get(), c_count.get()), (1, 0, 1));
         assert!(!wheel.update_waker(ka, &counting_waker().0), "fired");
         assert_eq!(wheel.next_deadline(), None);
