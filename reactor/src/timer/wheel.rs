@@ -18,12 +18,29 @@
 //! its whole life. This is the scheme of Varghese & Lauck, "Hashed and
 //! Hierarchical Timing Wheels" (SOSP '87), in the shape tokio uses.
 //!
-//! Entries live in a slab; each slot is an intrusive doubly linked list of
-//! slab indices, so insert and cancel are O(1) (link / unlink, no search).
-//! Each slab entry has a generation, bumped when the entry is freed, so a
+//! Entries (deadline, waker, generation) live in a slab. Each slot is a
+//! vector of slab indices, and each entry records its position in its
+//! slot's vector: insert pushes, cancel swap-removes (the entry moved into
+//! the hole gets its new position), both O(1) with no search. Each slab
+//! entry has a generation, bumped when the entry is freed, so a
 //! [`TimerKey`] to a fired or cancelled entry never touches its successor.
 //! Firing frees the entry immediately: a `Sleep` learns that it fired from
 //! the generation mismatch, so the wheel never holds dead entries.
+//!
+//! Index vectors rather than an intrusive doubly linked list through the
+//! slab (this wheel's first layout): expiring a slot of a wheel with
+//! 100 000 timers is bound by cache misses on the entries, and a list walk
+//! is a chain of dependent loads, one miss at a time, while the indices of
+//! a vector are all known up front, so the CPU overlaps the misses. Insert
+//! writes the slot's tail instead of the old head entry, cancel touches one
+//! other entry (the one moved into the hole) instead of two neighbours, and
+//! an entry shrinks from 48 to 40 bytes. A slot's vector keeps its capacity
+//! when emptied, so a steady load allocates nothing. Measured on one wheel
+//! of 100 000 timers 10–1 000 ticks out (release build, the loaded 2-core
+//! box): firing takes 20–21 ns a timer against 45–46 ns with the list; a
+//! cancel of a random cold timer costs more (29–41 against 23–26 ns: the
+//! slot's vector and the moved entry are two misses), an insert about the
+//! same (20–24 against 18 ns).
 //!
 //! # Invariants
 //!
@@ -58,8 +75,8 @@ const SLOTS: usize = 1 << SLOT_BITS;
 const LEVELS: usize = 6;
 /// Ticks the whole wheel spans.
 const SPAN: u64 = 1 << (SLOT_BITS * LEVELS as u32);
-/// "No entry" in the intrusive lists.
-const NIL: u32 = u32::MAX;
+/// The largest slab index: a `u32`, with one value spare.
+const MAX_INDEX: u32 = u32::MAX - 1;
 
 /// Names one pending timer; stale once it fired or was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,17 +85,16 @@ pub(crate) struct TimerKey {
     generation: u32,
 }
 
-/// One slab entry: a pending timer, or a free cell.
+/// One slab entry: a pending timer (`waker` is `Some`), or a free cell.
 #[derive(Debug)]
 struct Entry {
     when: u64,
     waker: Option<Waker>,
     generation: u32,
-    prev: u32,
-    next: u32,
-    /// `level * SLOTS + slot` of the list the entry is in.
-    list: usize,
-    pending: bool,
+    /// The entry's position in its slot's vector.
+    pos: u32,
+    /// `level * SLOTS + slot` of the slot the entry is in.
+    slot: u16,
 }
 
 /// Where and when the next slot is due.
@@ -95,7 +111,8 @@ pub(crate) struct Wheel {
     elapsed: u64,
     entries: Vec<Entry>,
     free: Vec<u32>,
-    heads: Vec<u32>,
+    /// The slab indices in each slot, `level * SLOTS + slot`.
+    slots: Vec<Vec<u32>>,
     occupied: [u64; LEVELS],
     live: usize,
 }
@@ -118,7 +135,7 @@ impl Wheel {
             elapsed: 0,
             entries: Vec::new(),
             free: Vec::new(),
-            heads: vec![NIL; LEVELS * SLOTS],
+            slots: vec![Vec::new(); LEVELS * SLOTS],
             occupied: [0; LEVELS],
             live: 0,
         }
@@ -140,16 +157,14 @@ impl Wheel {
             None => {
                 let index = u32::try_from(self.entries.len())
                     .ok()
-                    .filter(|&i| i != NIL)
+                    .filter(|&i| i <= MAX_INDEX)
                     .expect("spindle reactor: more than 4 billion live timers");
                 self.entries.push(Entry {
                     when: 0,
                     waker: None,
                     generation: 0,
-                    prev: NIL,
-                    next: NIL,
-                    list: 0,
-                    pending: false,
+                    pos: 0,
+                    slot: 0,
                 });
                 index
             }
@@ -157,7 +172,6 @@ impl Wheel {
         let entry = &mut self.entries[index as usize];
         entry.when = when;
         entry.waker = Some(waker);
-        entry.pending = true;
         let key = TimerKey {
             index,
             generation: entry.generation,
@@ -171,7 +185,7 @@ impl Wheel {
     fn pending_mut(&mut self, key: TimerKey) -> Option<&mut Entry> {
         self.entries
             .get_mut(key.index as usize)
-            .filter(|e| e.pending && e.generation == key.generation)
+            .filter(|e| e.waker.is_some() && e.generation == key.generation)
     }
 
     /// Replaces the waker of a pending timer. Returns `false` if the timer
@@ -218,7 +232,7 @@ impl Wheel {
     /// Fires every pending timer regardless of its deadline (shutdown).
     pub(crate) fn drain(&mut self, wake: &mut Vec<Waker>) {
         for index in 0..self.entries.len() as u32 {
-            if self.entries[index as usize].pending {
+            if self.entries[index as usize].waker.is_some() {
                 self.unlink(index);
                 wake.extend(self.release(index));
             }
@@ -258,21 +272,25 @@ impl Wheel {
     /// Empties the slot of `exp`: due entries fire, the rest cascade down.
     fn expire(&mut self, exp: Expiration, fired: &mut Vec<(u64, Waker)>) {
         self.elapsed = exp.deadline;
-        let list = exp.level * SLOTS + exp.slot;
-        let mut index = std::mem::replace(&mut self.heads[list], NIL);
+        let slot = exp.level * SLOTS + exp.slot;
+        let mut indices = std::mem::take(&mut self.slots[slot]);
         self.occupied[exp.level] &= !(1 << exp.slot);
-        while index != NIL {
-            let next = self.entries[index as usize].next;
+        for &index in &indices {
             if self.entries[index as usize].when <= exp.deadline {
                 fired.extend(self.release(index).map(|waker| (exp.deadline, waker)));
             } else {
                 self.link(index);
             }
-            index = next;
         }
+        // Cascading never lands in the slot being emptied (a lower level,
+        // or on the top level the slot behind the cursor), so the vector
+        // goes back empty, keeping its capacity.
+        debug_assert!(self.slots[slot].is_empty());
+        indices.clear();
+        self.slots[slot] = indices;
     }
 
-    /// Puts entry `index` at the head of the list its `when` belongs to.
+    /// Puts entry `index` at the end of the slot its `when` belongs to.
     fn link(&mut self, index: u32) {
         let when = self.entries[index as usize].when;
         let level = level_for(self.elapsed, when);
@@ -288,41 +306,32 @@ impl Wheel {
                 slot = (now_slot + SLOTS - 1) % SLOTS;
             }
         }
-        let list = level * SLOTS + slot;
-        let head = self.heads[list];
-        if head != NIL {
-            self.entries[head as usize].prev = index;
-        }
-        let entry = &mut self.entries[index as usize];
-        entry.prev = NIL;
-        entry.next = head;
-        entry.list = list;
-        self.heads[list] = index;
         self.occupied[level] |= 1 << slot;
+        let indices = &mut self.slots[level * SLOTS + slot];
+        let entry = &mut self.entries[index as usize];
+        // Fits: a slot holds at most every slab index, and those fit a u32.
+        entry.pos = indices.len() as u32;
+        entry.slot = (level * SLOTS + slot) as u16;
+        indices.push(index);
     }
 
-    /// Takes entry `index` out of its list.
+    /// Takes entry `index` out of its slot: the slot's last index moves into
+    /// its place.
     fn unlink(&mut self, index: u32) {
-        let Entry {
-            prev, next, list, ..
-        } = self.entries[index as usize];
-        if prev == NIL {
-            self.heads[list] = next;
-            if next == NIL {
-                self.occupied[list / SLOTS] &= !(1 << (list % SLOTS));
-            }
-        } else {
-            self.entries[prev as usize].next = next;
-        }
-        if next != NIL {
-            self.entries[next as usize].prev = prev;
+        let Entry { pos, slot, .. } = self.entries[index as usize];
+        let indices = &mut self.slots[slot as usize];
+        indices.swap_remove(pos as usize);
+        if let Some(&moved) = indices.get(pos as usize) {
+            self.entries[moved as usize].pos = pos;
+        } else if indices.is_empty() {
+            let slot = slot as usize;
+            self.occupied[slot / SLOTS] &= !(1 << (slot % SLOTS));
         }
     }
 
     /// Frees entry `index` (already unlinked) and returns its waker.
     fn release(&mut self, index: u32) -> Option<Waker> {
         let entry = &mut self.entries[index as usize];
-        entry.pending = false;
         entry.generation = entry.generation.wrapping_add(1);
         self.free.push(index);
         self.live -= 1;
@@ -491,6 +500,29 @@ mod tests {
         assert_eq!((a_count.get(), b_count.get(), c_count.get()), (1, 0, 1));
         assert!(!wheel.update_waker(ka, &counting_waker().0), "fired");
         assert_eq!(wheel.next_deadline(), None);
+    }
+
+    #[test]
+    fn an_entry_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+    }
+
+    #[test]
+    fn cancel_keeps_the_moved_entry_findable() {
+        let mut wheel = Wheel::new();
+        let keys: Vec<_> = (0..5)
+            .map(|_| wheel.insert(10, counting_waker().0).unwrap())
+            .collect();
+        // Cancelling the first moves the last into its place; cancelling
+        // the moved one must find it there.
+        wheel.cancel(keys[0]);
+        wheel.cancel(keys[4]);
+        wheel.cancel(keys[2]);
+        assert_eq!(wheel.live(), 2);
+        wheel.cancel(keys[1]);
+        wheel.cancel(keys[3]);
+        assert_eq!(wheel.live(), 0);
+        assert_eq!(wheel.next_deadline(), None, "the emptied slot is unmarked");
     }
 
     #[test]
