@@ -18,29 +18,12 @@
 //! its whole life. This is the scheme of Varghese & Lauck, "Hashed and
 //! Hierarchical Timing Wheels" (SOSP '87), in the shape tokio uses.
 //!
-//! Entries (deadline, waker, generation) live in a slab. Each slot is a
-//! vector of slab indices, and each entry records its position in its
-//! slot's vector: insert pushes, cancel swap-removes (the entry moved into
-//! the hole gets its new position), both O(1) with no search. Each slab
-//! entry has a generation, bumped when the entry is freed, so a
+//! Entries live in a slab; each slot is an intrusive doubly linked list of
+//! slab indices, so insert and cancel are O(1) (link / unlink, no search).
+//! Each slab entry has a generation, bumped when the entry is freed, so a
 //! [`TimerKey`] to a fired or cancelled entry never touches its successor.
 //! Firing frees the entry immediately: a `Sleep` learns that it fired from
 //! the generation mismatch, so the wheel never holds dead entries.
-//!
-//! Index vectors rather than an intrusive doubly linked list through the
-//! slab (this wheel's first layout): expiring a slot of a wheel with
-//! 100 000 timers is bound by cache misses on the entries, and a list walk
-//! is a chain of dependent loads, one miss at a time, while the indices of
-//! a vector are all known up front, so the CPU overlaps the misses. Insert
-//! writes the slot's tail instead of the old head entry, cancel touches one
-//! other entry (the one moved into the hole) instead of two neighbours, and
-//! an entry shrinks from 48 to 40 bytes. A slot's vector keeps its capacity
-//! when emptied, so a steady load allocates nothing. Measured on one wheel
-//! of 100 000 timers 10–1 000 ticks out (release build, the loaded 2-core
-//! box): firing takes 20–21 ns a timer against 45–46 ns with the list; a
-//! cancel of a random cold timer costs more (29–41 against 23–26 ns: the
-//! slot's vector and the moved entry are two misses), an insert about the
-//! same (20–24 against 18 ns).
 //!
 //! Free cells are reused last-freed first (the one most likely in cache),
 //! and whenever the wheel has no pending timer left the slab is emptied
@@ -50,9 +33,8 @@
 //! of `timers/spread`'s 100 000 sleeps then missed the cache on a cold
 //! cell. On spindle/single, passes 2 and 3 took 34–36 ms from the end of
 //! spawning to the last first poll and had a p99 oversleep of 24–27 ms;
-//! with the slab emptied, 13–14 ms and 7–9 ms (tokio/current_thread in the
-//! same runs: 15–21 ms and 10–21 ms). Emptying
-//! costs one pass over the cells pushed since the last time, so it is
+//! with the slab emptied, 12–13 ms and 6.4–7.5 ms (tokio/current_thread in
+//! the same runs: 16–23 ms and 11–18 ms). Emptying costs one pass over the cells pushed since the last time, so it is
 //! amortised O(1) per insert. Cells created afresh start at a generation
 //! above every earlier one, so keys from before still mismatch.
 //!
@@ -75,6 +57,17 @@
 //! * A binary heap: O(log n) insert and, worse, O(n) cancel (or lazy
 //!   deletion that keeps every dropped `Sleep` alive until its deadline,
 //!   which breaks "a dropped sleep frees its entry").
+//! * Each slot a vector of slab indices, the entry recording its position
+//!   (cancel swap-removes; tried on this branch). Firing a slot of 100 000
+//!   scattered timers gets twice as fast (20–21 against 45–46 ns a timer:
+//!   the indices are known up front, so the cache misses overlap, where a
+//!   list walk is a chain of dependent loads). But `timers/insert_cancel`
+//!   was ~10 % slower in both modes (single 1.63–1.65 against 1.49 ms,
+//!   parallel 1.93–1.95 against 1.67–1.78 ms; callgrind counts the same
+//!   instructions within 1 %, so it is memory traffic: every cancel writes
+//!   the vector's length and tail, two more cache lines, which in parallel
+//!   mode the other worker then misses on), and with the slab emptied on
+//!   drain the spread pass gained nothing (p99 7.8–9.8 against 6.4–9.1 ms).
 //! * A single hashed wheel: O(1) everything, but each turn re-visits every
 //!   far timer; hierarchical levels touch a far timer at most five times.
 
@@ -89,8 +82,8 @@ const SLOTS: usize = 1 << SLOT_BITS;
 const LEVELS: usize = 6;
 /// Ticks the whole wheel spans.
 const SPAN: u64 = 1 << (SLOT_BITS * LEVELS as u32);
-/// The largest slab index: a `u32`, with one value spare.
-const MAX_INDEX: u32 = u32::MAX - 1;
+/// "No entry" in the intrusive lists.
+const NIL: u32 = u32::MAX;
 
 /// Names one pending timer; stale once it fired or was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,16 +92,17 @@ pub(crate) struct TimerKey {
     generation: u32,
 }
 
-/// One slab entry: a pending timer (`waker` is `Some`), or a free cell.
+/// One slab entry: a pending timer, or a free cell.
 #[derive(Debug)]
 struct Entry {
     when: u64,
     waker: Option<Waker>,
     generation: u32,
-    /// The entry's position in its slot's vector.
-    pos: u32,
-    /// `level * SLOTS + slot` of the slot the entry is in.
-    slot: u16,
+    prev: u32,
+    next: u32,
+    /// `level * SLOTS + slot` of the list the entry is in.
+    list: usize,
+    pending: bool,
 }
 
 /// Where and when the next slot is due.
@@ -128,8 +122,7 @@ pub(crate) struct Wheel {
     /// No cell has had a generation above this: where cells created after
     /// the slab was emptied start.
     max_generation: u32,
-    /// The slab indices in each slot, `level * SLOTS + slot`.
-    slots: Vec<Vec<u32>>,
+    heads: Vec<u32>,
     occupied: [u64; LEVELS],
     live: usize,
 }
@@ -153,7 +146,7 @@ impl Wheel {
             entries: Vec::new(),
             free: Vec::new(),
             max_generation: 0,
-            slots: vec![Vec::new(); LEVELS * SLOTS],
+            heads: vec![NIL; LEVELS * SLOTS],
             occupied: [0; LEVELS],
             live: 0,
         }
@@ -175,14 +168,16 @@ impl Wheel {
             None => {
                 let index = u32::try_from(self.entries.len())
                     .ok()
-                    .filter(|&i| i <= MAX_INDEX)
+                    .filter(|&i| i != NIL)
                     .expect("spindle reactor: more than 4 billion live timers");
                 self.entries.push(Entry {
                     when: 0,
                     waker: None,
                     generation: self.max_generation,
-                    pos: 0,
-                    slot: 0,
+                    prev: NIL,
+                    next: NIL,
+                    list: 0,
+                    pending: false,
                 });
                 index
             }
@@ -190,6 +185,7 @@ impl Wheel {
         let entry = &mut self.entries[index as usize];
         entry.when = when;
         entry.waker = Some(waker);
+        entry.pending = true;
         let key = TimerKey {
             index,
             generation: entry.generation,
@@ -203,7 +199,7 @@ impl Wheel {
     fn pending_mut(&mut self, key: TimerKey) -> Option<&mut Entry> {
         self.entries
             .get_mut(key.index as usize)
-            .filter(|e| e.waker.is_some() && e.generation == key.generation)
+            .filter(|e| e.pending && e.generation == key.generation)
     }
 
     /// Replaces the waker of a pending timer. Returns `false` if the timer
@@ -252,7 +248,7 @@ impl Wheel {
     /// Fires every pending timer regardless of its deadline (shutdown).
     pub(crate) fn drain(&mut self, wake: &mut Vec<Waker>) {
         for index in 0..self.entries.len() as u32 {
-            if self.entries[index as usize].waker.is_some() {
+            if self.entries[index as usize].pending {
                 self.unlink(index);
                 wake.extend(self.release(index));
             }
@@ -293,25 +289,21 @@ impl Wheel {
     /// Empties the slot of `exp`: due entries fire, the rest cascade down.
     fn expire(&mut self, exp: Expiration, fired: &mut Vec<(u64, Waker)>) {
         self.elapsed = exp.deadline;
-        let slot = exp.level * SLOTS + exp.slot;
-        let mut indices = std::mem::take(&mut self.slots[slot]);
+        let list = exp.level * SLOTS + exp.slot;
+        let mut index = std::mem::replace(&mut self.heads[list], NIL);
         self.occupied[exp.level] &= !(1 << exp.slot);
-        for &index in &indices {
+        while index != NIL {
+            let next = self.entries[index as usize].next;
             if self.entries[index as usize].when <= exp.deadline {
                 fired.extend(self.release(index).map(|waker| (exp.deadline, waker)));
             } else {
                 self.link(index);
             }
+            index = next;
         }
-        // Cascading never lands in the slot being emptied (a lower level,
-        // or on the top level the slot behind the cursor), so the vector
-        // goes back empty, keeping its capacity.
-        debug_assert!(self.slots[slot].is_empty());
-        indices.clear();
-        self.slots[slot] = indices;
     }
 
-    /// Puts entry `index` at the end of the slot its `when` belongs to.
+    /// Puts entry `index` at the head of the list its `when` belongs to.
     fn link(&mut self, index: u32) {
         let when = self.entries[index as usize].when;
         let level = level_for(self.elapsed, when);
@@ -327,32 +319,41 @@ impl Wheel {
                 slot = (now_slot + SLOTS - 1) % SLOTS;
             }
         }
-        self.occupied[level] |= 1 << slot;
-        let indices = &mut self.slots[level * SLOTS + slot];
+        let list = level * SLOTS + slot;
+        let head = self.heads[list];
+        if head != NIL {
+            self.entries[head as usize].prev = index;
+        }
         let entry = &mut self.entries[index as usize];
-        // Fits: a slot holds at most every slab index, and those fit a u32.
-        entry.pos = indices.len() as u32;
-        entry.slot = (level * SLOTS + slot) as u16;
-        indices.push(index);
+        entry.prev = NIL;
+        entry.next = head;
+        entry.list = list;
+        self.heads[list] = index;
+        self.occupied[level] |= 1 << slot;
     }
 
-    /// Takes entry `index` out of its slot: the slot's last index moves into
-    /// its place.
+    /// Takes entry `index` out of its list.
     fn unlink(&mut self, index: u32) {
-        let Entry { pos, slot, .. } = self.entries[index as usize];
-        let indices = &mut self.slots[slot as usize];
-        indices.swap_remove(pos as usize);
-        if let Some(&moved) = indices.get(pos as usize) {
-            self.entries[moved as usize].pos = pos;
-        } else if indices.is_empty() {
-            let slot = slot as usize;
-            self.occupied[slot / SLOTS] &= !(1 << (slot % SLOTS));
+        let Entry {
+            prev, next, list, ..
+        } = self.entries[index as usize];
+        if prev == NIL {
+            self.heads[list] = next;
+            if next == NIL {
+                self.occupied[list / SLOTS] &= !(1 << (list % SLOTS));
+            }
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.entries[next as usize].prev = prev;
         }
     }
 
     /// Frees entry `index` (already unlinked) and returns its waker.
     fn release(&mut self, index: u32) -> Option<Waker> {
         let entry = &mut self.entries[index as usize];
+        entry.pending = false;
         entry.generation = entry.generation.wrapping_add(1);
         self.max_generation = self.max_generation.max(entry.generation);
         self.free.push(index);
@@ -554,29 +555,6 @@ mod tests {
             assert!(!wheel.update_waker(*key, &counting_waker().0));
         }
         assert_eq!(wheel.live(), 4, "old keys left the new timers alone");
-    }
-
-    #[test]
-    fn an_entry_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 40);
-    }
-
-    #[test]
-    fn cancel_keeps_the_moved_entry_findable() {
-        let mut wheel = Wheel::new();
-        let keys: Vec<_> = (0..5)
-            .map(|_| wheel.insert(10, counting_waker().0).unwrap())
-            .collect();
-        // Cancelling the first moves the last into its place; cancelling
-        // the moved one must find it there.
-        wheel.cancel(keys[0]);
-        wheel.cancel(keys[4]);
-        wheel.cancel(keys[2]);
-        assert_eq!(wheel.live(), 2);
-        wheel.cancel(keys[1]);
-        wheel.cancel(keys[3]);
-        assert_eq!(wheel.live(), 0);
-        assert_eq!(wheel.next_deadline(), None, "the emptied slot is unmarked");
     }
 
     #[test]
