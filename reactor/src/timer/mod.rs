@@ -49,7 +49,12 @@
 //! samples on the lock's `cmpxchg` and on the reactor `Arc`'s reference
 //! count, which every `Sleep` used to clone. Sharded, 1.7–1.9 ms against
 //! 2.1–3.5 ms in the same runs; single-thread mode is unchanged (1.5–1.7
-//! ms).
+//! ms). Another time the same workload in a standalone driver under
+//! `perf stat` counted 2.8–3.4 s of CPU for 300 passes
+//! with one lock (5.3–6.1 ms a pass) against 0.85–0.93 s sharded (1.5–1.7
+//! ms). The gain needs the two workers to run at once: while other load
+//! left the box about one free core, both took 1.78–1.86 ms a pass and
+//! the same CPU time (tokio/multi_thread 2.1 ms).
 //!
 //! # Why 100 µs, and how the reactor sleeps that precisely
 //!
@@ -63,9 +68,10 @@
 //! `benches/benches/timers.rs` on the shared 2-core dev box (load ~3):
 //! `fire_1ms` (1 000 tasks sleep 1 ms) takes 1.28 ms (single) and 1.41 ms
 //! (parallel), against 2.50 and 2.56 ms with the 1 ms tick and epoll
-//! timeout, and 2.49 / 2.93 ms on tokio; `insert_cancel` (10 000 register +
-//! cancel) moved within the box's run-to-run noise (±30 %) and stays ahead
-//! of tokio (1.47 against 1.89 ms single-threaded).
+//! timeout, and 2.49 / 2.93 ms on tokio (with sharding, 1.26 and 1.32 ms
+//! against tokio's 2.50 and 2.51 ms); `insert_cancel` (10 000 register +
+//! cancel) stays ahead of tokio: 1.54 against 1.88 ms single-threaded,
+//! 1.80 against 2.14 ms with 2 workers (load ~2).
 //!
 //! 100 µs rather than finer: each distinct tick that holds a timer is one
 //! reactor wake-up, so a coarser tick coalesces timers that are close
@@ -79,8 +85,11 @@
 //! * Per-entry atomic state with lock-free firing (tokio): lets an elapsed
 //!   `Sleep` see "fired" without the lock, but needs intrusive, pinned
 //!   entries (`!Unpin` sleeps) and a much larger loom surface. Here a `Sleep`
-//!   polled after registration takes the lock once per poll, which is
-//!   cheap next to the wake that caused the poll.
+//!   polled after registration takes its shard's lock once per poll, which
+//!   is cheap next to the wake that caused the poll: in the spread pass 77 %
+//!   of that poll's samples sit on the load of the entry (written by the
+//!   thread that fired it), a miss a lock-free flag in the entry would
+//!   take just the same.
 //! * One wheel behind one lock (this driver's first design): see "Sharding".
 //! * Sharding by worker index (tokio): the reactor does not know the
 //!   scheduler's workers, and threads outside any worker (a `block_on`, the
