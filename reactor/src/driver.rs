@@ -615,7 +615,7 @@ mod tests {
         )));
         let deadline = Instant::now() + std::time::Duration::from_millis(1);
         assert!(matches!(
-            handle.inner.timers.register(deadline, &waker),
+            handle.inner.timers.register(deadline, waker.clone()),
             crate::timer::Registered::Pending { .. }
         ));
         handle.interrupt();

@@ -84,8 +84,9 @@ impl Sleep {
         }
         // Borrowed, not cloned: a clone per registration would bounce the
         // reactor's reference count between the threads that use timers.
+        let waker = cx.waker().clone();
         let registered = ReactorHandle::with_current("a spindle Sleep must be polled", |handle| {
-            let registered = handle.inner.timers.register(self.deadline, cx.waker());
+            let registered = handle.inner.timers.register(self.deadline, waker);
             if let Registered::Pending {
                 interrupt: true, ..
             } = registered

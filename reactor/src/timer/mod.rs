@@ -252,20 +252,22 @@ impl Timers {
     }
 
     /// Registers a timer for `deadline` that wakes `waker`, in the calling
-    /// thread's shard.
-    pub(crate) fn register(&self, deadline: Instant, waker: &Waker) -> Registered {
+    /// thread's shard. The waker comes cloned, so that foreign code (its
+    /// `clone`) runs neither under the shard's lock nor while the caller
+    /// borrows the current reactor.
+    pub(crate) fn register(&self, deadline: Instant, waker: Waker) -> Registered {
         let shard = thread_shard() & (self.shards.len() - 1);
         self.register_tick(shard, self.deadline_tick(deadline), waker)
     }
 
     /// [`Timers::register`] on ticks, in shard number `shard`.
-    fn register_tick(&self, shard: usize, when: u64, waker: &Waker) -> Registered {
+    fn register_tick(&self, shard: usize, when: u64, waker: Waker) -> Registered {
         let shard = &self.shards[shard];
         let mut state = shard.state.lock();
         if state.shut_down {
             return Registered::Elapsed;
         }
-        match state.wheel.insert(when, waker.clone()) {
+        match state.wheel.insert(when, waker) {
             None => Registered::Elapsed,
             Some(key) => {
                 let interrupt = when < state.planned;
@@ -384,7 +386,7 @@ mod tests {
         let timers = Timers::with_shards(1);
         let (waker, _) = counting_waker();
         assert!(timers.process_tick(0, &mut Vec::new()).is_none());
-        let interrupts = |when| match timers.register_tick(0, when, &waker) {
+        let interrupts = |when| match timers.register_tick(0, when, waker.clone()) {
             Registered::Pending { interrupt, .. } => Some(interrupt),
             Registered::Elapsed => None,
         };
@@ -398,14 +400,15 @@ mod tests {
     fn each_thread_keeps_its_shard() {
         let timers = Timers::with_shards(4);
         let (waker, _) = counting_waker();
-        let shard_of = |timers: &Timers| match timers.register(Instant::now() + TICK * 10, &waker) {
-            Registered::Pending { shard, .. } => timers
-                .shards
-                .iter()
-                .position(|s| Arc::ptr_eq(s, &shard))
-                .unwrap(),
-            Registered::Elapsed => panic!("in the future"),
-        };
+        let shard_of =
+            |timers: &Timers| match timers.register(Instant::now() + TICK * 10, waker.clone()) {
+                Registered::Pending { shard, .. } => timers
+                    .shards
+                    .iter()
+                    .position(|s| Arc::ptr_eq(s, &shard))
+                    .unwrap(),
+                Registered::Elapsed => panic!("in the future"),
+            };
         let here = shard_of(&timers);
         assert_eq!(shard_of(&timers), here);
         let there = std::thread::scope(|s| s.spawn(|| shard_of(&timers)).join().unwrap());
@@ -419,7 +422,7 @@ mod tests {
         let (waker, _) = counting_waker();
         for (shard, when) in [(0, 30), (1, 10), (2, 20), (0, 5), (1, 5000), (2, 25)] {
             assert!(matches!(
-                timers.register_tick(shard, when, &waker),
+                timers.register_tick(shard, when, waker.clone()),
                 Registered::Pending { .. }
             ));
         }
@@ -453,7 +456,7 @@ mod tests {
                 0 | 1 => {
                     let when = now + 1 + rng() % 100_000;
                     let shard = (rng() % 4) as usize;
-                    match timers.register_tick(shard, when, &waker) {
+                    match timers.register_tick(shard, when, waker.clone()) {
                         Registered::Pending {
                             shard,
                             key,
@@ -498,7 +501,7 @@ mod loom_tests {
         when: u64,
         waker: &Waker,
     ) -> (Arc<Shard>, TimerKey, bool) {
-        match timers.register_tick(shard, when, waker) {
+        match timers.register_tick(shard, when, waker.clone()) {
             Registered::Pending {
                 shard,
                 key,
