@@ -339,18 +339,18 @@ fn turn(
     max_wait: Option<Duration>,
     may_block: &dyn Fn() -> bool,
 ) {
-    let mut wake = Vec::new();
-    let next = inner.timers.process(Instant::now(), &mut wake);
+    let mut fired = Vec::new();
+    let next = inner.timers.process(Instant::now(), &mut fired);
     let timeout = match (driver.timer_sleep.poll_timeout(next), max_wait) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let timeout = if wake.is_empty() {
+    let timeout = if fired.is_empty() {
         timeout
     } else {
         Some(Duration::ZERO)
     };
-    wake_all(wake.drain(..));
+    wake_all(fired.into_iter().map(|(_, waker)| waker));
     // Checked with the poller held: an interrupt sent after this check
     // leaves an event this poll will see, so no wake-up can fall between
     // the check and the poll.
@@ -367,6 +367,7 @@ fn turn(
         }
         return;
     }
+    let mut wake = Vec::new();
     {
         let ios = inner.ios.lock();
         for event in &driver.events {
@@ -435,8 +436,17 @@ impl ReactorHandle {
     /// The current reactor, or a panic that names the fix. `what` completes
     /// the message: "... must be `what` inside a spindle runtime".
     pub(crate) fn current(what: &str) -> ReactorHandle {
-        Self::try_current().unwrap_or_else(|| {
-            panic!("{what} inside a spindle runtime: use Runtime::block_on or spindle::run")
+        Self::with_current(what, ReactorHandle::clone)
+    }
+
+    /// Runs `f` on the current reactor without cloning its handle, or panics
+    /// like [`current`](Self::current). `f` must not enter another reactor.
+    pub(crate) fn with_current<R>(what: &str, f: impl FnOnce(&ReactorHandle) -> R) -> R {
+        CURRENT.with(|current| match current.borrow().as_ref() {
+            Some(handle) => f(handle),
+            None => {
+                panic!("{what} inside a spindle runtime: use Runtime::block_on or spindle::run")
+            }
         })
     }
 
@@ -605,7 +615,7 @@ mod tests {
         )));
         let deadline = Instant::now() + std::time::Duration::from_millis(1);
         assert!(matches!(
-            handle.inner.timers.register(deadline, &waker),
+            handle.inner.timers.register(deadline, waker.clone()),
             crate::timer::Registered::Pending { .. }
         ));
         handle.interrupt();

@@ -211,3 +211,33 @@ fn interval_keeps_its_period_under_load() {
         );
     });
 }
+
+/// Many tasks set and cancel timeouts on every worker (each thread has its
+/// own timer shard, and a task may cancel on another worker than the one it
+/// registered on), with some that elapse: the inner future wins every 5 s
+/// timeout, and the 2 ms ones elapse, never early.
+#[test]
+fn timeouts_set_and_cancelled_across_workers_fire_only_when_due() {
+    both_modes(|mode| async move {
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                spawn(async move {
+                    for round in 0..20 {
+                        let won = timeout(Duration::from_secs(5), yield_now()).await;
+                        assert!(won.is_ok(), "{mode:?}: a 5 s timeout elapsed");
+                        if round % 5 == 0 {
+                            let start = Instant::now();
+                            let lost = timeout(Duration::from_millis(2), pending::<()>()).await;
+                            assert!(lost.is_err());
+                            let took = start.elapsed();
+                            assert!(took >= Duration::from_millis(2), "{mode:?}: early");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}

@@ -14,8 +14,9 @@
 //!
 //! # Mechanism
 //!
-//! A [`Sleep`] is a deadline plus, once polled, a key into the wheel of the
-//! reactor that was current *at the first poll*: creating a `Sleep` costs
+//! A [`Sleep`] is a deadline plus, once polled, a key into the timer wheel
+//! (the polling thread's shard, see `timer`) of the reactor that was
+//! current *at the first poll*: creating a `Sleep` costs
 //! nothing and needs no runtime, so `sleep(d)` can be built anywhere and
 //! awaited inside a runtime. Polling it outside any runtime panics with a
 //! message naming the fix. A deadline that has already passed completes on

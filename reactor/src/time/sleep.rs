@@ -3,12 +3,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::{Instant, deadline_after};
 use crate::driver::ReactorHandle;
-use crate::timer::{Registered, wheel::TimerKey};
+use crate::timer::{Registered, Shard, wheel::TimerKey};
 
 /// Waits until `duration` has elapsed. `Duration::ZERO` completes on the
 /// first poll; `Duration::MAX` saturates (about 30 years).
@@ -31,8 +32,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    /// The wheel entry, once the first poll registered one.
-    entry: Option<(ReactorHandle, TimerKey)>,
+    /// The wheel entry and the shard that holds it, once the first poll
+    /// registered one.
+    entry: Option<(Arc<Shard>, TimerKey)>,
 }
 
 impl Sleep {
@@ -63,15 +65,15 @@ impl Sleep {
 
     /// Frees the wheel entry, if any.
     fn cancel(&mut self) {
-        if let Some((handle, key)) = self.entry.take() {
-            handle.inner.timers.cancel(key);
+        if let Some((shard, key)) = self.entry.take() {
+            shard.cancel(key);
         }
     }
 
     /// Polls the sleep by `&mut`, for callers that hold it unpinned.
     pub fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some((handle, key)) = &self.entry {
-            let fired = handle.inner.timers.poll(*key, cx.waker());
+        if let Some((shard, key)) = &self.entry {
+            let fired = shard.poll(*key, cx.waker());
             if fired.is_ready() {
                 self.entry = None;
             }
@@ -80,14 +82,23 @@ impl Sleep {
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
         }
-        let handle = ReactorHandle::current("a spindle Sleep must be polled");
-        match handle.inner.timers.register(self.deadline, cx.waker()) {
+        // Borrowed, not cloned: a clone per registration would bounce the
+        // reactor's reference count between the threads that use timers.
+        let waker = cx.waker().clone();
+        let registered = ReactorHandle::with_current("a spindle Sleep must be polled", |handle| {
+            let registered = handle.inner.timers.register(self.deadline, waker);
+            if let Registered::Pending {
+                interrupt: true, ..
+            } = registered
+            {
+                handle.interrupt();
+            }
+            registered
+        });
+        match registered {
             Registered::Elapsed => Poll::Ready(()),
-            Registered::Pending { key, interrupt } => {
-                if interrupt {
-                    handle.interrupt();
-                }
-                self.entry = Some((handle, key));
+            Registered::Pending { shard, key, .. } => {
+                self.entry = Some((shard, key));
                 Poll::Pending
             }
         }

@@ -90,6 +90,44 @@ fn a_dropped_sleep_frees_its_entry_and_never_fires() {
     });
 }
 
+/// A `Sleep` keeps the shard it registered in: moved to a thread with no
+/// reactor (or another thread's shard), it is cancelled and fires there.
+#[test]
+fn a_sleep_moved_to_another_thread_is_cancelled_and_fires_there() {
+    run(async {
+        let (dropped_waker, dropped_woken) = counting_waker();
+        let (fires_waker, _) = counting_waker();
+        let mut dropped = sleep(Duration::from_secs(60));
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let mut fires = sleep_until(deadline);
+        assert!(
+            dropped
+                .poll_elapsed(&mut Context::from_waker(&dropped_waker))
+                .is_pending()
+        );
+        assert!(
+            fires
+                .poll_elapsed(&mut Context::from_waker(&fires_waker))
+                .is_pending()
+        );
+        assert_eq!(live_timers(), 2);
+        let elsewhere = std::thread::spawn(move || {
+            assert!(ReactorHandle::try_current().is_none());
+            drop(dropped);
+            let mut cx = Context::from_waker(&fires_waker);
+            while fires.poll_elapsed(&mut cx).is_pending() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Instant::now()
+        });
+        // The backstop drives the reactor while this thread blocks.
+        let fired_at = elsewhere.join().unwrap();
+        assert!(fired_at >= deadline, "fired early");
+        assert_eq!(live_timers(), 0);
+        assert_eq!(dropped_woken.get(), 0, "the dropped sleep woke");
+    });
+}
+
 #[test]
 fn zero_and_max_durations_neither_panic_nor_overflow() {
     run(async {
