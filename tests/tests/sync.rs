@@ -162,6 +162,104 @@ fn bounded_queue_delivers_every_item_once_while_consumers_are_aborted() {
     });
 }
 
+/// Producers and consumers race through one small queue, both
+/// fast paths and both kinds of waiting mixed: each item arrives once, each
+/// consumer sees each producer's items in the order they were put (FIFO),
+/// and `join` sees every `task_done`.
+fn queue_keeps_each_producers_order_for(maxsize: usize) {
+    const PRODUCERS: usize = 4;
+    const CONSUMERS: usize = 3;
+    const PER_PRODUCER: usize = 5_000;
+    both_modes(|mode| async move {
+        let queue = Arc::new(Queue::new(maxsize));
+        let producers: Vec<JoinHandle<()>> = (0..PRODUCERS)
+            .map(|p| {
+                let queue = queue.clone();
+                spawn(async move {
+                    for k in 0..PER_PRODUCER {
+                        queue.put((p, k)).await;
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<JoinHandle<Vec<usize>>> = (0..CONSUMERS)
+            .map(|c| {
+                let queue = queue.clone();
+                spawn(async move {
+                    let mut received = vec![0; PRODUCERS];
+                    let mut last: Vec<Option<usize>> = vec![None; PRODUCERS];
+                    for _ in 0..PRODUCERS * PER_PRODUCER / CONSUMERS {
+                        let (p, k): (usize, usize) = queue.get().await;
+                        assert!(
+                            last[p].is_none_or(|prev| prev < k),
+                            "{mode:?}: consumer {c} got {p}/{k} after {p}/{:?}",
+                            last[p]
+                        );
+                        last[p] = Some(k);
+                        received[p] += 1;
+                        queue.task_done().unwrap();
+                    }
+                    received
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.await.unwrap();
+        }
+        let mut total = vec![0; PRODUCERS];
+        for consumer in consumers {
+            for (p, n) in consumer.await.unwrap().into_iter().enumerate() {
+                total[p] += n;
+            }
+        }
+        // 20_000 items over 3 consumers: 2 are left for the test to take.
+        while let Ok((p, _)) = queue.get_nowait() {
+            total[p] += 1;
+            queue.task_done().unwrap();
+        }
+        queue.join().await;
+        assert_eq!(total, vec![PER_PRODUCER; PRODUCERS], "{mode:?}");
+        assert_eq!(queue.task_done(), Err(TooManyTaskDone), "{mode:?}");
+    });
+}
+
+#[test]
+fn bounded_queue_keeps_each_producers_order_under_contention() {
+    let _dog = Watchdog::new("queue_order_bounded", LIMIT);
+    queue_keeps_each_producers_order_for(2);
+}
+
+#[test]
+fn unbounded_queue_keeps_each_producers_order_under_contention() {
+    let _dog = Watchdog::new("queue_order_unbounded", LIMIT);
+    queue_keeps_each_producers_order_for(0);
+}
+
+/// Past the ring's size limit a FIFO queue keeps its items under a lock:
+/// the same order, bound and `put_nowait` refusal.
+#[test]
+fn queue_bounded_beyond_the_ring_limit_behaves_the_same() {
+    const MAXSIZE: usize = (1 << 16) + 1;
+    let _dog = Watchdog::new("queue_large_bound", LIMIT);
+    both_modes(|mode| async move {
+        let queue = Arc::new(Queue::new(MAXSIZE));
+        for n in 0..MAXSIZE {
+            queue.put_nowait(n).unwrap();
+        }
+        assert!(queue.is_full(), "{mode:?}");
+        assert_eq!(queue.put_nowait(MAXSIZE).unwrap_err().into_inner(), MAXSIZE);
+        let blocked = {
+            let queue = queue.clone();
+            spawn(async move { queue.put(MAXSIZE).await })
+        };
+        for n in 0..=MAXSIZE {
+            assert_eq!(queue.get().await, n, "{mode:?}");
+        }
+        blocked.await.unwrap();
+        assert!(queue.is_empty(), "{mode:?}");
+    });
+}
+
 #[test]
 fn priority_queue_serves_smallest_first_to_waiting_tasks() {
     let _dog = Watchdog::new("priority_queue", LIMIT);

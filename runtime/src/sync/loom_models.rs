@@ -127,9 +127,12 @@ fn bounded_semaphore_racing_releases_respect_the_bound() {
     });
 }
 
+/// Three threads: bounded, like the three-thread semaphore model (a getter
+/// cancelled after the hand-over gives its item back while another getter
+/// queues and a put settles).
 #[test]
 fn queue_get_cancelled_races_put() {
-    model(|| {
+    bounded_model(|| {
         let queue = Arc::new(Queue::new(0));
         let putter = {
             let queue = queue.clone();
@@ -192,6 +195,100 @@ fn bounded_queue_cancelled_put_races_get() {
             queue.task_done().is_err(),
             "unfinished count matches the items"
         );
+    });
+}
+
+/// The fast put against a getter queuing on an empty queue. Deadlocks (a
+/// lost wakeup) if the put reads `getters_waiting` before pushing, or the
+/// getter looks at the ring before announcing itself.
+#[test]
+fn queue_fast_put_races_a_getter_queuing() {
+    model(|| {
+        let queue = Arc::new(Queue::new(1));
+        let putter = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.put_nowait(1).unwrap())
+        };
+        assert_eq!(block_on(queue.get()), 1);
+        putter.join().unwrap();
+        assert!(queue.is_empty());
+    });
+}
+
+/// The fast get against a putter queuing on a full queue. Deadlocks if the
+/// get reads `putters_waiting` before popping, or the putter tries the ring
+/// before announcing itself.
+#[test]
+fn bounded_queue_fast_get_races_a_putter_queuing() {
+    model(|| {
+        let queue = Arc::new(Queue::new(1));
+        queue.put_nowait(1).unwrap();
+        let getter = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.get_nowait())
+        };
+        block_on(queue.put(2));
+        // The put got in, so the get took 1 first and 2 is left.
+        assert_eq!(getter.join().unwrap(), Ok(1));
+        assert_eq!(queue.get_nowait(), Ok(2));
+    });
+}
+
+/// Two putters and two getters through one slot: settles that hand items
+/// to getters and let putters in interleave with both kinds queuing, and
+/// every item reaches exactly one getter.
+#[test]
+fn queue_two_putters_and_two_getters_share_one_slot() {
+    bounded_model(|| {
+        let queue = Arc::new(Queue::new(1));
+        let getter = {
+            let queue = queue.clone();
+            thread::spawn(move || block_on(queue.get()))
+        };
+        let putter = {
+            let queue = queue.clone();
+            thread::spawn(move || block_on(queue.put(1)))
+        };
+        let mine = block_on(async {
+            queue.put(2).await;
+            queue.get().await
+        });
+        putter.join().unwrap();
+        let theirs = getter.join().unwrap();
+        assert_eq!(mine + theirs, 3);
+        assert!(queue.is_empty());
+    });
+}
+
+/// A put refused by a full queue counts its item unfinished and takes the
+/// count back; if a `task_done` brought the count down in between, the
+/// put's take-back is what reaches zero and it must wake the joiner.
+#[test]
+fn queue_refused_put_races_task_done_and_join() {
+    bounded_model(|| {
+        let queue = Arc::new(Queue::new(1));
+        queue.put_nowait(1).unwrap();
+        let consumer = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                assert_eq!(queue.get_nowait(), Ok(1));
+                queue.task_done().unwrap();
+            })
+        };
+        let producer = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                // Got in only after the consumer took 1: take it and finish it.
+                if queue.put_nowait(2).is_ok() {
+                    assert_eq!(queue.get_nowait(), Ok(2));
+                    queue.task_done().unwrap();
+                }
+            })
+        };
+        block_on(queue.join());
+        consumer.join().unwrap();
+        producer.join().unwrap();
+        assert_eq!(queue.task_done(), Err(super::TooManyTaskDone));
     });
 }
 

@@ -48,11 +48,15 @@
 //!    no wakeup is lost. The fast path is that one uncontended lock, or
 //!    lock-free: one atomic load to wait on a set [`Event`], one CAS to take
 //!    a free [`Semaphore`] permit or [`Lock`], or to give one back when
-//!    nobody waits.
+//!    nobody waits, a push or pop on a [`Queue`]'s lock-free ring plus a
+//!    read of its waiter counts (`queue.rs` argues why a waiter that
+//!    announces itself before its last look cannot be missed).
 //! 2. **Hand over, don't wake to race.** A released permit, a put item or a
 //!    freed lock goes straight into the front waiter's slot. The waker only
 //!    tells the task to collect it, so no later arrival can barge in:
-//!    service is FIFO.
+//!    service is FIFO. (A [`Queue`] hands its front getter the ring's front
+//!    item, so only an operation already under way when the getter queued
+//!    can take an item before it.)
 //! 3. **A dropped waiter passes on what it was handed.** Its slot tells it
 //!    whether it had been notified; if so, the item, permit, lock or
 //!    notification goes to the next waiter (or back to the state) in the
@@ -72,13 +76,17 @@
 //! development VM): `Lock` lock + unlock 19 ns, `Semaphore` acquire +
 //! release 17 ns (each one CAS; 40 ns when both took the mutex), `Queue`
 //! `put_nowait` + `get_nowait` 29 ns, `wait` on a set `Event` 3 ns,
-//! `promise()` + `resolve` + `.await` 66 ns.
+//! `promise()` + `resolve` + `.await` 66 ns. Remeasured the same day for the
+//! lock-free `Queue`: `put_nowait` + `get_nowait` 19 ns bounded (crossbeam's
+//! `ArrayQueue`), 35 ns unbounded (`SegQueue`), against 33–35 ns for the
+//! single-mutex queue in the same run.
 
 mod barrier;
 mod condition;
 mod event;
 mod lock;
 mod queue;
+mod ring;
 mod semaphore;
 mod waitlist;
 

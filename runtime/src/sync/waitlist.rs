@@ -186,11 +186,52 @@ impl<T> WaitList<T> {
         }
     }
 
-    /// Notifies the front waiter and takes the value it queued with (a
-    /// blocked `put`'s item); `None` if no waiter is queued.
-    pub(crate) fn take_one(&mut self, wakes: &mut WakeList) -> Option<T> {
-        let key = self.notify_front(wakes)?;
-        self.slots[key].value.take()
+    /// Hands the front waiter a value from `source` and notifies it. False
+    /// if no waiter is queued (`source` is not called) or `source` has
+    /// nothing.
+    pub(crate) fn hand_one_from(
+        &mut self,
+        source: impl FnOnce() -> Option<T>,
+        wakes: &mut WakeList,
+    ) -> bool {
+        if self.head == NIL {
+            return false;
+        }
+        let Some(value) = source() else {
+            return false;
+        };
+        let key = self.notify_front(wakes).expect("a waiter is queued");
+        self.slots[key].value = Some(value);
+        true
+    }
+
+    /// Offers the value the front waiter queued with (a blocked `put`'s
+    /// item) to `sink` and, if `sink` takes it, notifies that waiter. False
+    /// if no waiter is queued or `sink` gives the value back (it stays in
+    /// the waiter's slot).
+    pub(crate) fn take_one_into(
+        &mut self,
+        sink: impl FnOnce(T) -> Result<(), T>,
+        wakes: &mut WakeList,
+    ) -> bool {
+        let key = self.head;
+        if key == NIL {
+            return false;
+        }
+        let value = self.slots[key]
+            .value
+            .take()
+            .expect("take_one_into: the front waiter queued without a value");
+        match sink(value) {
+            Ok(()) => {
+                self.notify_front(wakes);
+                true
+            }
+            Err(value) => {
+                self.slots[key].value = Some(value);
+                false
+            }
+        }
     }
 
     /// Notifies every queued waiter, in FIFO order.
