@@ -463,3 +463,29 @@ fn unpark_reaches_a_thread_about_to_drive() {
         tb.join().unwrap();
     });
 }
+
+/// A busy thread polls the shared poller without blocking (`poll_io`, every
+/// `INJECTOR_INTERVAL` tasks) while another thread parks and is unparked:
+/// the non-blocking poll may take the poller from under the parking thread
+/// (which then sleeps on its condition variable) and may consume the
+/// interrupt meant for it; the unpark must still wake it.
+#[test]
+fn busy_poll_racing_park_loses_no_unpark() {
+    model(|| {
+        let poller: Arc<dyn crate::park::IoDriver> = Arc::new(FakePoller {
+            driving: loom::sync::atomic::AtomicBool::new(false),
+            pending: Mutex::new(false),
+            cvar: crate::loom::Condvar::new(),
+        });
+        let busy = Arc::new(crate::park::Parker::new(Some(poller.clone())));
+        let sleeper = Arc::new(crate::park::Parker::new(Some(poller)));
+        let s = sleeper.clone();
+        let parked = thread::spawn(move || s.park());
+        let polling = thread::spawn(move || {
+            busy.poll_io();
+        });
+        sleeper.unpark();
+        parked.join().unwrap();
+        polling.join().unwrap();
+    });
+}

@@ -129,6 +129,19 @@ impl Parker {
         }
     }
 
+    /// Polls the IO driver once without blocking, if this parker has one
+    /// and no other thread drives it; `false` if it did not poll. A busy
+    /// thread calls it every few dozen tasks (tokio's `park_yield`, Go's
+    /// non-blocking `netpoll` in `findrunnable`) so that ready IO reaches
+    /// its tasks without waiting for some thread to run out of work.
+    /// `loom_models::busy_poll_racing_park_loses_no_unpark` checks it
+    /// against a thread parking on the same poller.
+    pub fn poll_io(&self) -> bool {
+        self.driver
+            .as_ref()
+            .is_some_and(|driver| driver.try_drive(&|| false))
+    }
+
     /// Wakes the thread, now or at its next `park`.
     pub fn unpark(&self) {
         match self.state.swap(NOTIFIED, SeqCst) {

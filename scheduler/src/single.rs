@@ -10,6 +10,9 @@
 //! first every 61st tick, so remote wakes are served even while local tasks
 //! keep the queue full.
 //!
+//! The driving thread polls IO when it parks (see [`park`](crate::park)) and,
+//! while busy, once without blocking every `EVENT_INTERVAL` tasks.
+//!
 //! Only one thread drives at a time. A second thread calling `block_on`
 //! while the core is taken just polls its own future, and is unparked to
 //! try again when the core is put back. While no thread is inside
@@ -339,6 +342,12 @@ impl Drive for Driver<'_> {
                 }
             }
             ran += 1;
+        }
+        if ran == EVENT_INTERVAL && self.holds_core {
+            // Busy: look at IO without blocking (tokio's `park_yield`), so
+            // events need not wait for the queue to drain or for the
+            // reactor's backstop; the woken tasks join this queue.
+            self.parker.poll_io();
         }
         ran
     }

@@ -20,6 +20,13 @@
 //!
 //! Then park, by the protocol in [`idle`](crate::idle).
 //!
+//! Every [`INJECTOR_INTERVAL`]th tick a busy worker also polls the IO
+//! driver once without blocking, if no other thread drives it, and queues
+//! the woken tasks on its own processor (tokio's `park_yield`). Without it
+//! ready IO waits until some worker runs out of work and parks: in
+//! `tcp_echo` with both workers busy that meant ~40% more condition-variable
+//! parks per message than tokio, which does this poll.
+//!
 //! Each poll runs with a fresh cooperative budget ([`coop`](crate::coop)),
 //! between `begin_poll` and `end_poll` on the slot's [`claim`](crate::claim).
 //! If `end_poll` fails, the monitor handed the slot to a spare machine while
@@ -205,8 +212,10 @@ struct MachineCtx {
     slot: Cell<usize>,
     /// The tick of the poll in progress, 0 between polls.
     poll_tick: Cell<u64>,
-    /// Asleep in `park` (where it may drive the IO poller), holding its slot.
-    parked: Cell<bool>,
+    /// Between polls, dispatching IO events (asleep in `park`, where it may
+    /// drive the IO poller, or in the busy worker's IO poll), holding its
+    /// slot: tasks woken now go onto its own processor.
+    dispatching_io: Cell<bool>,
 }
 
 // Not `const`-initialised: loom's `thread_local!` does not take `const {}`.
@@ -233,12 +242,13 @@ pub(crate) fn schedule_local(
         }
         let tick = ctx.poll_tick.get();
         if tick == 0 {
-            if !ctx.parked.get() {
+            if !ctx.dispatching_io.get() {
                 return Some(task);
             }
-            // Woken by the IO events this thread is dispatching in `park`.
-            // SAFETY: the machine holds its slot (HELD) and `park` keeps no
-            // reference to the processor while asleep.
+            // Woken by the IO events this thread is dispatching.
+            // SAFETY: the machine holds its slot (HELD), and neither `park`
+            // nor `poll_io` keeps a reference to the processor while the
+            // events are dispatched.
             unsafe { shared.slots[ctx.slot.get()].core() }.push(shared, task, yielded, false);
             return None;
         }
@@ -265,7 +275,7 @@ pub(crate) fn run(shared: Arc<Shared>, start: Start) {
         shared: shared.clone(),
         slot: Cell::new(usize::MAX),
         poll_tick: Cell::new(0),
-        parked: Cell::new(false),
+        dispatching_io: Cell::new(false),
     };
     MACHINE.with(|m| m.set(&ctx));
     let seat = Arc::new(Seat {
@@ -344,6 +354,22 @@ fn run_slot(shared: &Shared, ctx: &MachineCtx, pinned: &LocalQueue) {
         if !slot.claim.end_poll(tick) && slot.claim.take_handed().is_none() {
             return;
         }
+        if tick.is_multiple_of(u64::from(INJECTOR_INTERVAL)) {
+            poll_io(shared, slot, ctx);
+        }
+    }
+}
+
+/// The busy worker's look at IO (see the module doc): one non-blocking
+/// turn of the poller if it is free, its tasks queued here; then, as after
+/// `park`, a sleeper is woken if more than one task waits.
+fn poll_io(shared: &Shared, slot: &Slot, ctx: &MachineCtx) {
+    ctx.dispatching_io.set(true);
+    let polled = slot.parker.poll_io();
+    ctx.dispatching_io.set(false);
+    // SAFETY: HELD by this machine between polls; the reference ends here.
+    if polled && unsafe { slot.core() }.should_notify_others(shared) {
+        shared.notify_parked();
     }
 }
 
@@ -396,9 +422,9 @@ fn park(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue, par
         || shared.shutdown.load(Acquire);
     if !work_appeared {
         slot.stats.add_park();
-        ctx.parked.set(true);
+        ctx.dispatching_io.set(true);
         parker.park();
-        ctx.parked.set(false);
+        ctx.dispatching_io.set(false);
     }
     let searching = shared.idle.worker_from_parked(index);
     // SAFETY: HELD by this machine; no other reference is live.
