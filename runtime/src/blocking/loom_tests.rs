@@ -58,11 +58,11 @@ struct ModelJob {
 }
 
 impl Job for ModelJob {
-    fn run(self: Box<Self>) {
+    fn run(self) {
         self.started.fetch_add(1, Ordering::SeqCst);
         self.ran.count_down();
     }
-    fn cancel(self: Box<Self>) {
+    fn cancel(self) {
         self.cancelled.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -75,12 +75,12 @@ struct Counters {
 }
 
 impl Counters {
-    fn job(&self) -> Box<dyn Job> {
-        Box::new(ModelJob {
+    fn job(&self) -> ModelJob {
+        ModelJob {
             started: Arc::clone(&self.started),
             ran: Arc::clone(&self.ran),
             cancelled: Arc::clone(&self.cancelled),
-        })
+        }
     }
     fn ran(&self) -> usize {
         *self.ran.done.lock()
