@@ -41,7 +41,8 @@
 //! critical section, does exactly one of:
 //!
 //! 1. an idle thread exists (`num_idle > 0`): *claim* it — `num_idle -= 1`,
-//!    `num_notify += 1`, `notify_one` on the idle condition variable;
+//!    `num_notify += 1` — then, after leaving the critical section,
+//!    `notify_one` on the idle condition variable;
 //! 2. no idle thread and `num_threads < max_threads`: start a thread on demand
 //!    (it drains the queue before it ever goes idle);
 //! 3. otherwise leave the job queued: every live thread is busy and looks at
@@ -57,6 +58,17 @@
 //! 2. `shutdown` or the keep-alive timed out: `num_idle -= 1` and exit;
 //! 3. otherwise (a spurious wake-up, or another idle thread took the claim it
 //!    was woken for): wait again until the same deadline.
+//!
+//! The notification comes after the claim is published and outside the
+//! lock. A claim belongs to whichever idle thread wakes first and sees it, not
+//! to the thread the notification reaches: if a thread took the claim first
+//! (its keep-alive ran out, or it was woken by an earlier notification), the
+//! late notification is a spurious wake-up for another thread (step 3); if no
+//! thread waits when it arrives, the claimed thread is already awake and
+//! about to take the lock. Notifying under the lock cost more: parking_lot
+//! moves the woken thread onto the mutex's queue and the unlock then has to
+//! wake it, and the notification lengthens the critical section that the
+//! pool threads, coming back after each job, wait for.
 //!
 //! **Thread retirement** (step 2) decrements `num_threads`, moves the thread's
 //! own `JoinHandle` into `last_exited` and joins the previous occupant of that

@@ -127,6 +127,7 @@ impl<J: Job> Pool<J> {
         if state.num_idle > 0 {
             state.num_idle -= 1;
             state.num_notify += 1;
+            drop(state);
             self.inner.idle.notify_one();
         } else if state.num_threads < self.inner.max_threads {
             Inner::start_thread(&self.inner, &mut state);
