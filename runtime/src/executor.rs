@@ -17,22 +17,22 @@ use crate::context;
 use crate::task::JoinHandle;
 
 impl Job for UnownedTask {
-    fn run(self: Box<Self>) {
-        UnownedTask::run(*self);
+    fn run(self) {
+        UnownedTask::run(self);
     }
 
-    fn cancel(self: Box<Self>) {
-        UnownedTask::cancel(*self);
+    fn cancel(self) {
+        UnownedTask::cancel(self);
     }
 }
 
-fn submit<F, R>(pool: &Pool, f: F) -> JoinHandle<R>
+fn submit<F, R>(pool: &Pool<UnownedTask>, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
     let (task, join) = UnownedTask::new(f);
-    pool.spawn(Box::new(task));
+    pool.spawn(task);
     join
 }
 
@@ -80,7 +80,7 @@ where
 /// });
 /// ```
 pub struct ThreadPool {
-    pool: Arc<Pool>,
+    pool: Arc<Pool<UnownedTask>>,
 }
 
 impl ThreadPool {

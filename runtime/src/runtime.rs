@@ -19,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use spindle_reactor::{Reactor, ReactorHandle};
+use spindle_scheduler::task::UnownedTask;
 use spindle_scheduler::{Config, Metrics, Scheduler};
 
 use crate::blocking::{Pool, PoolConfig};
@@ -30,7 +31,7 @@ pub(crate) struct Inner {
     mode: Mode,
     scheduler: OnceLock<Scheduler>,
     pub(crate) reactor: ReactorHandle,
-    pub(crate) blocking: Arc<Pool>,
+    pub(crate) blocking: Arc<Pool<UnownedTask>>,
 }
 
 /// A handle to a runtime: `Clone + Send + Sync`, to spawn from any thread

@@ -11,19 +11,24 @@ use spindle_scheduler::loom::{Arc, Condvar, Mutex, MutexGuard, thread};
 
 use super::{Job, PoolConfig, SpawnThread};
 
-/// A pool of threads that run [`Job`]s: started on demand up to
+/// A pool of threads that run [`Job`]s of type `J`: started on demand up to
 /// `max_threads`, reused while idle, retired after `keep_alive` without work.
+///
+/// Jobs are queued as they are, not boxed: the runtime's job is a task
+/// handle (one pointer), so a submission allocates nothing beyond the task.
+/// A pool for jobs of several types takes an enum, or a box whose `Job`
+/// impl forwards.
 ///
 /// `Send + Sync`; share it behind an `Arc`. Dropping the pool shuts it down
 /// without waiting (as `shutdown(Some(Duration::ZERO))`): queued jobs are
 /// cancelled, running ones finish on their threads, which then exit.
-pub struct Pool {
-    inner: Arc<Inner>,
+pub struct Pool<J: Job> {
+    inner: Arc<Inner<J>>,
 }
 
 /// What the pool threads share with the pool.
-struct Inner {
-    state: Mutex<State>,
+struct Inner<J> {
+    state: Mutex<State<J>>,
     /// Idle threads wait here for a claim or for shutdown.
     idle: Condvar,
     /// [`Pool::shutdown`] waits here for the threads to exit.
@@ -36,9 +41,9 @@ struct Inner {
 }
 
 /// Everything that changes, under [`Inner::state`].
-struct State {
+struct State<J> {
     /// Jobs not yet started, oldest first.
-    queue: VecDeque<Box<dyn Job>>,
+    queue: VecDeque<J>,
     /// Live threads: counted from a successful spawn until the thread's last
     /// critical section.
     num_threads: usize,
@@ -57,14 +62,14 @@ struct State {
     last_exited: Option<thread::JoinHandle<()>>,
 }
 
-impl Pool {
+impl<J: Job> Pool<J> {
     /// Creates a pool that starts threads with `std::thread::Builder::spawn`.
     /// No thread starts until the first job arrives.
     ///
     /// # Panics
     ///
     /// If `config.max_threads` is 0.
-    pub fn new(config: PoolConfig) -> Pool {
+    pub fn new(config: PoolConfig) -> Pool<J> {
         Pool::with_spawner(
             config,
             std::sync::Arc::new(|builder, body| builder.spawn(body)),
@@ -78,7 +83,7 @@ impl Pool {
     /// # Panics
     ///
     /// If `config.max_threads` is 0.
-    pub fn with_spawner(config: PoolConfig, spawn_thread: SpawnThread) -> Pool {
+    pub fn with_spawner(config: PoolConfig, spawn_thread: SpawnThread) -> Pool<J> {
         assert!(
             config.max_threads > 0,
             "a blocking pool needs max_threads >= 1 to run anything"
@@ -111,7 +116,7 @@ impl Pool {
     /// a short critical section, plus creating an OS thread when the pool
     /// grows. After [`shutdown`](Pool::shutdown) the job is cancelled at once,
     /// on this thread.
-    pub fn spawn(&self, job: Box<dyn Job>) {
+    pub fn spawn(&self, job: J) {
         let mut state = self.inner.state.lock();
         if state.shutdown {
             drop(state);
@@ -122,6 +127,7 @@ impl Pool {
         if state.num_idle > 0 {
             state.num_idle -= 1;
             state.num_notify += 1;
+            drop(state);
             self.inner.idle.notify_one();
         } else if state.num_threads < self.inner.max_threads {
             Inner::start_thread(&self.inner, &mut state);
@@ -184,13 +190,13 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
+impl<J: Job> Drop for Pool<J> {
     fn drop(&mut self) {
         self.shutdown(Some(Duration::ZERO));
     }
 }
 
-impl fmt::Debug for Pool {
+impl<J: Job> fmt::Debug for Pool<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.inner.state.lock();
         f.debug_struct("Pool")
@@ -205,10 +211,10 @@ impl fmt::Debug for Pool {
     }
 }
 
-impl Inner {
+impl<J: Job> Inner<J> {
     /// Starts one pool thread, under the lock. On failure the queued job
     /// stays queued (see "Thread-creation failure" in the module doc).
-    fn start_thread(inner: &Arc<Inner>, state: &mut State) {
+    fn start_thread(inner: &Arc<Inner<J>>, state: &mut State<J>) {
         let id = state.next_thread_id;
         let builder = thread::Builder::new().name(format!("{}-blocking-{id}", inner.thread_name));
         let body = {
@@ -264,7 +270,7 @@ impl Inner {
 
     /// Runs jobs until shutdown or until the keep-alive runs out; returns with
     /// the lock held and this thread no longer counted as idle.
-    fn run_jobs<'a>(&'a self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    fn run_jobs<'a>(&'a self, mut state: MutexGuard<'a, State<J>>) -> MutexGuard<'a, State<J>> {
         loop {
             while let Some(job) = state.queue.pop_front() {
                 drop(state);
@@ -295,14 +301,14 @@ impl Inner {
 }
 
 /// Runs `job`, catching a panic so that the thread survives it.
-fn run_job(job: Box<dyn Job>) {
+fn run_job<J: Job>(job: J) {
     if panic::catch_unwind(AssertUnwindSafe(|| job.run())).is_err() {
         tracing::error!("a blocking job panicked; its pool thread goes on");
     }
 }
 
 /// Cancels `job`, catching a panic so that the other jobs are still cancelled.
-fn cancel_job(job: Box<dyn Job>) {
+fn cancel_job<J: Job>(job: J) {
     if panic::catch_unwind(AssertUnwindSafe(|| job.cancel())).is_err() {
         tracing::error!("cancelling a blocking job panicked");
     }

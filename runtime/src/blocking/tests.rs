@@ -31,25 +31,21 @@ struct TestJob {
 }
 
 impl Job for TestJob {
-    fn run(self: Box<Self>) {
+    fn run(self) {
         (self.body)();
         let _ = self.report.send(Outcome::Ran(self.id));
     }
-    fn cancel(self: Box<Self>) {
+    fn cancel(self) {
         let _ = self.report.send(Outcome::Cancelled(self.id));
     }
 }
 
-fn job(
-    id: usize,
-    report: &mpsc::Sender<Outcome>,
-    body: impl FnOnce() + Send + 'static,
-) -> Box<dyn Job> {
-    Box::new(TestJob {
+fn job(id: usize, report: &mpsc::Sender<Outcome>, body: impl FnOnce() + Send + 'static) -> TestJob {
+    TestJob {
         id,
         body: Box::new(body),
         report: report.clone(),
-    })
+    }
 }
 
 fn config(max_threads: usize, keep_alive: Duration) -> PoolConfig {
@@ -78,7 +74,7 @@ fn recv(rx: &mpsc::Receiver<Outcome>) -> Outcome {
 #[test]
 fn pool_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
-    check::<Pool>();
+    check::<Pool<TestJob>>();
 }
 
 #[test]

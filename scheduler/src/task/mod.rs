@@ -331,7 +331,14 @@ impl UnownedTask {
             let f = f.take().expect("blocking closure polled twice");
             std::task::Poll::Ready(f())
         });
-        let raw = raw::Cell::allocate(future, Unowned, id, TaskMeta::here().into_meta());
+        // No owned list holds it, so `all_tasks` never reports its age: the
+        // spawn time stays unread and the clock is not read for it.
+        let meta = Meta {
+            name: None,
+            location: Location::caller(),
+            spawned_ms: 0,
+        };
+        let raw = raw::Cell::allocate(future, Unowned, id, meta);
         // Three references were counted for notified, join and list; there
         // is no list, so release that one now.
         // SAFETY: the new cell holds three references; this drops one of them.
