@@ -294,6 +294,10 @@ impl spindle_scheduler::IoDriver for ReactorDriver {
     fn interrupt(&self) {
         self.0.interrupt();
     }
+
+    fn try_poll(&self) -> bool {
+        self.0.try_poll()
+    }
 }
 
 /// asyncio's `run`: builds a default parallel runtime, runs `future` to

@@ -50,6 +50,12 @@ pub trait IoDriver: Send + Sync {
     /// Makes the thread driving the poller return (or the next turn not
     /// block).
     fn interrupt(&self);
+    /// A busy thread's non-blocking look at IO ([`Parker::poll_io`]): one
+    /// turn that does not block, if the poller is free. A driver may skip
+    /// it when the poller was turned very recently (`false`).
+    fn try_poll(&self) -> bool {
+        self.try_drive(&|| false)
+    }
 }
 
 /// A thread's sleep and wake-up call.
@@ -137,9 +143,7 @@ impl Parker {
     /// `loom_models::busy_poll_racing_park_loses_no_unpark` checks it
     /// against a thread parking on the same poller.
     pub fn poll_io(&self) -> bool {
-        self.driver
-            .as_ref()
-            .is_some_and(|driver| driver.try_drive(&|| false))
+        self.driver.as_ref().is_some_and(|driver| driver.try_poll())
     }
 
     /// Wakes the thread, now or at its next `park`.
