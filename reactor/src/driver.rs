@@ -97,7 +97,7 @@ const EVENTS_CAPACITY: usize = 1024;
 pub const BACKSTOP: Duration = Duration::from_millis(1);
 /// A busy thread's non-blocking turn ([`ReactorHandle::try_poll`]) is
 /// skipped if the poller was turned less than this long ago.
-pub const BUSY_POLL_GAP: Duration = Duration::from_micros(100);
+pub const BUSY_POLL_GAP: Duration = Duration::from_micros(25);
 /// The backstop's sleep while some thread drives the poller.
 const BACKSTOP_IDLE: Duration = Duration::from_millis(10);
 /// The longest gap between the backstop's checks while runtime threads keep
