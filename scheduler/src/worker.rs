@@ -23,13 +23,13 @@
 //! Every [`INJECTOR_INTERVAL`]th tick a busy worker also polls the IO
 //! driver once without blocking, if no other thread drives it or turned it
 //! in the last 25 µs, and queues the woken tasks on its own processor
-//! (tokio's `park_yield`). The gap keeps the turn's ~1 µs off workloads
-//! without IO (`yield_many` parallel went 1.19 -> 1.06 of tokio without
-//! it); at 100 µs the `tcp_echo` latency pass lost 7% (259-264k msgs/s at
-//! 25 µs, 243-247k at 100 µs, 266-269k without the gap). Without it
-//! ready IO waits until some worker runs out of work and parks: in
-//! `tcp_echo` with both workers busy that meant ~40% more condition-variable
-//! parks per message than tokio, which does this poll.
+//! (tokio's `park_yield`). Without this poll ready IO waits until some
+//! worker runs out of work and parks: in `tcp_echo` with both workers busy
+//! that meant ~40% more condition-variable parks per message than tokio.
+//! The 25 µs gap keeps the turn's ~1 µs off workloads without IO
+//! (`yield_many` parallel went 1.19 -> 1.06 of tokio without a gap); at
+//! 100 µs the `tcp_echo` latency pass lost 7% (259-264k msgs/s at 25 µs,
+//! 243-247k at 100 µs, 266-269k without a gap).
 //!
 //! Each poll runs with a fresh cooperative budget ([`coop`](crate::coop)),
 //! between `begin_poll` and `end_poll` on the slot's [`claim`](crate::claim).
@@ -98,10 +98,10 @@ impl Processor {
     /// Puts a task submitted on this worker: LIFO slot for a wake or spawn,
     /// back of the queue for a yield. While running, wakes a sleeper if the
     /// local queue grew, since another worker could steal from it. While
-    /// dispatching IO events in `park` (`notify` false) it does not: one
-    /// event batch would wake a sleeper per displaced task, and the batch
-    /// is usually short work this worker is about to run itself; `park`
-    /// wakes one sleeper afterwards if more than one task is waiting.
+    /// dispatching IO events (`notify` false: in `park` or `poll_io`) it
+    /// does not: one event batch would wake a sleeper per displaced task,
+    /// and the batch is usually short work this worker is about to run
+    /// itself; both wake one sleeper afterwards if more than one task waits.
     fn push(&mut self, shared: &Shared, task: Notified, yielded: bool, notify: bool) {
         let displaced = if yielded {
             self.yielded = true;
