@@ -29,7 +29,9 @@
 //! takes a non-blocking turn if the poller is free. The backstop never
 //! blocks in `epoll_wait` holding the lock, which would shut the idle
 //! threads out. While runtime threads keep turning the poller themselves
-//! (idle ones in `try_drive`, busy ones every few dozen tasks), the
+//! (idle ones in `try_drive`, spinning ones in
+//! [`poll_now`](ReactorHandle::poll_now), busy ones every few dozen tasks
+//! in [`try_poll`](ReactorHandle::try_poll)), the
 //! backstop's checks back off from [`BACKSTOP`] to [`BACKSTOP_MAX`] (Go's
 //! sysmon backs off the same way): each check wakes a thread that, on a
 //! machine with every core busy, preempts a worker. In the `tcp_echo`
@@ -352,23 +354,25 @@ impl Inner {
 }
 
 /// One turn of the poller (see the module docs); blocks at most `max_wait`
-/// (`None`: until an event, the next timer, or an interrupt).
+/// (`None`: until an event, the next timer, or an interrupt). `true` if it
+/// found IO events or due timers.
 fn turn(
     inner: &Inner,
     driver: &mut Driver,
     max_wait: Option<Duration>,
     may_block: &dyn Fn() -> bool,
-) {
+) -> bool {
     let mut fired = Vec::new();
     let next = inner.timers.process(Instant::now(), &mut fired);
     let timeout = match (driver.timer_sleep.poll_timeout(next), max_wait) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let timeout = if fired.is_empty() {
-        timeout
-    } else {
+    let timers_fired = !fired.is_empty();
+    let timeout = if timers_fired {
         Some(Duration::ZERO)
+    } else {
+        timeout
     };
     wake_all(fired.into_iter().map(|(_, waker)| waker));
     // Checked with the poller held: an interrupt sent after this check
@@ -385,7 +389,7 @@ fn turn(
             // buffer); keep going rather than strand every task.
             tracing::error!("spindle reactor: poll failed: {e}");
         }
-        return;
+        return timers_fired;
     }
     let mut wake = Vec::new();
     {
@@ -398,9 +402,11 @@ fn turn(
             }
         }
     }
+    let found = timers_fired || !driver.events.is_empty();
     wake_all(wake.drain(..));
     let now = u64::try_from(inner.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
     inner.last_turn.store(now, Ordering::Relaxed);
+    found
 }
 
 /// Wakes every waker. A waker is foreign code: one that panics is reported
@@ -504,17 +510,29 @@ impl ReactorHandle {
         true
     }
 
-    /// A busy thread's look at IO: one non-blocking turn, unless some
-    /// thread turned the poller less than [`BUSY_POLL_GAP`] ago or drives it
-    /// now (`false` then). The gap keeps the turn's fixed cost (an
-    /// `epoll_wait`, the timer shards' locks, two clock reads: about 1 µs)
-    /// off workloads that never do IO, which would otherwise pay it every
-    /// few dozen polls.
+    /// A busy thread's look at IO: one non-blocking turn, as
+    /// [`poll_now`](Self::poll_now), unless another thread drives the
+    /// poller now or turned it less than [`BUSY_POLL_GAP`] ago (`false`
+    /// then). The gap keeps the turn's fixed cost (an `epoll_wait`, the
+    /// timer shards' locks, two clock reads: about 1 µs) off workloads that
+    /// never do IO, which would otherwise pay it every few dozen polls.
     pub fn try_poll(&self) -> bool {
         if self.inner.since_last_turn() < BUSY_POLL_GAP {
             return false;
         }
-        self.try_drive(&|| false)
+        self.poll_now()
+    }
+
+    /// One non-blocking turn if the poller is free (a spinning worker's
+    /// look at IO); `true` if it found IO events or due timers.
+    pub fn poll_now(&self) -> bool {
+        if self.inner.shut_down.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(mut driver) = self.inner.driver.try_lock() else {
+            return false;
+        };
+        turn(&self.inner, &mut driver, Some(Duration::ZERO), &|| false)
     }
 
     /// Interrupts the poll in progress (the thread in

@@ -298,6 +298,10 @@ impl spindle_scheduler::IoDriver for ReactorDriver {
     fn try_poll(&self) -> bool {
         self.0.try_poll()
     }
+
+    fn poll_now(&self) -> bool {
+        self.0.poll_now()
+    }
 }
 
 /// asyncio's `run`: builds a default parallel runtime, runs `future` to

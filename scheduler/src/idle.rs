@@ -16,7 +16,11 @@
 //! ([`Idle::worker_to_searching`]): beyond that, more thieves only contend on
 //! the same queues. A searcher that finds work stops searching; if it was the
 //! last searcher it wakes another worker (Go's rule), since its find suggests
-//! more work is coming and nobody would be looking for it.
+//! more work is coming and nobody would be looking for it. A searcher that
+//! finds nothing spins for a few microseconds before it parks (step 7 in
+//! [`worker`](crate::worker)): still a searcher, so pushes meanwhile wake
+//! nobody; it takes the injector's work as it comes, and what waits in
+//! other workers' queues when it stops, by the re-check below.
 //!
 //! **Parking, without losing a wake-up.** A worker with nothing to do first
 //! registers as parked ([`Idle::worker_to_parked`]: decrements the counts,
@@ -29,7 +33,8 @@
 //! searcher (a local push only skips the wake-up when a searcher exists or
 //! the pusher itself is awake to run it). The parker keeps an early
 //! `unpark`, so a wake between the registration and the sleep is not lost.
-//! `tests/loom_park.rs` checks this under loom.
+//! `loom_models::task_pushed_while_two_workers_go_idle_is_run` checks this
+//! under loom, with real worker loops.
 //!
 //! Rejected: waking a worker on every push (a futex syscall per spawn, and a
 //! thundering herd on bursts); a single global searching flag (Go's early

@@ -51,9 +51,17 @@ pub trait IoDriver: Send + Sync {
     /// block).
     fn interrupt(&self);
     /// A busy thread's non-blocking look at IO ([`Parker::poll_io`]): one
-    /// turn that does not block, if the poller is free. A driver may skip
-    /// it when the poller was turned very recently (`false`).
+    /// turn that does not block, if the poller is free; `true` if it found
+    /// events or due timers. A driver may skip it when the poller was
+    /// turned very recently (`false`).
     fn try_poll(&self) -> bool {
+        self.poll_now()
+    }
+    /// A spinning thread's look at IO ([`Parker::poll_io_now`]): one
+    /// non-blocking turn if the poller is free, never skipped; `true` if it
+    /// found events or due timers. (This default cannot tell and says
+    /// `true` whenever it turned.)
+    fn poll_now(&self) -> bool {
         self.try_drive(&|| false)
     }
 }
@@ -136,7 +144,7 @@ impl Parker {
     }
 
     /// Polls the IO driver once without blocking, if this parker has one
-    /// and no other thread drives it; `false` if it did not poll. A busy
+    /// and no other thread drives it; `true` if that found events. A busy
     /// thread calls it every few dozen tasks (tokio's `park_yield`, Go's
     /// non-blocking `netpoll` in `findrunnable`) so that ready IO reaches
     /// its tasks without waiting for some thread to run out of work.
@@ -144,6 +152,12 @@ impl Parker {
     /// against a thread parking on the same poller.
     pub fn poll_io(&self) -> bool {
         self.driver.as_ref().is_some_and(|driver| driver.try_poll())
+    }
+
+    /// As [`poll_io`](Self::poll_io), but never skipped for a recent turn:
+    /// the look of a worker spinning for work.
+    pub fn poll_io_now(&self) -> bool {
+        self.driver.as_ref().is_some_and(|driver| driver.poll_now())
     }
 
     /// Wakes the thread, now or at its next `park`.
