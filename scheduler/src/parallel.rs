@@ -131,6 +131,14 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks,
     pub(crate) shutdown: AtomicBool,
+    /// Until when (a [`clock::now_ms`](crate::clock::now_ms) reading)
+    /// workers do not spin: a spinner that found its CPU wanted by another
+    /// thread sets it (see [`worker`](crate::worker), step 7).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) spin_off_until: AtomicU64,
+    /// The length of the last such pause, in milliseconds.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) spin_off_ms: AtomicU64,
     pub(crate) config: MachineConfig,
     pub(crate) spares: Mutex<Spares>,
     /// Machines that have left, and a condvar to wait for them.
@@ -319,6 +327,8 @@ impl Shared {
             idle: Idle::new(n),
             owned: OwnedTasks::new(n),
             shutdown: AtomicBool::new(false),
+            spin_off_until: AtomicU64::new(0),
+            spin_off_ms: AtomicU64::new(0),
             config,
             spares: Mutex::new(Spares::default()),
             exited: Mutex::new(0),

@@ -22,8 +22,11 @@
 //!    looking for up to [`SPIN`] (20 µs). Every [`SPIN_ROUND`] (3 µs) it
 //!    checks the injector and its pinned tasks and turns the IO poller
 //!    without blocking; in between it yields its CPU (`sched_yield`), so a
-//!    thread outside the runtime that wants the CPU gets it. It does not
-//!    steal while spinning: other workers' queues belong to workers that
+//!    thread outside the runtime that wants the CPU gets it. A yield that
+//!    comes back after [`SPIN_PREEMPTED`] (0.5 ms, a scheduler slice) means
+//!    another thread needed this CPU: spinning then stops, and stays off for
+//!    every worker for 10 ms, doubling up to 160 ms while that keeps
+//!    happening. It does not steal while spinning: other workers' queues belong to workers that
 //!    are awake and running them; if work is still there when the spin
 //!    ends, the last searcher's re-check in `park` finds it.
 //!
@@ -38,6 +41,15 @@
 //! 0.065 to 0.004; criterion's time went from 0.91 of tokio's throughput
 //! to 1.09, the latency pass from 245-248k to 272k msgs/s (tokio 244-251k)
 //! and its p99 from 380 µs to 343 µs (tokio 385 µs).
+//!
+//! Spinning is only worth it with a free CPU. In `mixed` (two CPU-bound
+//! tasks stuck in 30 ms polls while spare threads run an echo on two
+//! cores) spinning took the echo from 86k to 20k round trips/s and its p99
+//! from 5 to 36 µs: a spinner spends its fair share of CPU, so its wake-ups
+//! no longer preempt the CPU-bound threads. Turning spinning off when a
+//! yield shows a busy CPU brings it back to 80-83k and 5-10 µs. A fixed
+//! 100 ms pause cost `tcp_echo` its gain (a stray 0.75 ms preemption every
+//! few hundred ms); the 10-160 ms back-off keeps it (1.06 of tokio).
 //!
 //! The price is CPU: up to 20 µs each time a worker runs dry (a task woken
 //! by a 1 kHz timer: 105 -> 162 ms of CPU in 2 s), and 3.53 -> 3.91 µs of
@@ -99,6 +111,15 @@ const SPIN: Duration = Duration::from_micros(20);
 /// of this length, yielding its CPU in between.
 #[cfg_attr(loom, allow(dead_code))]
 const SPIN_ROUND: Duration = Duration::from_micros(3);
+/// A `sched_yield` in a spin that returns later than this gave the CPU to
+/// another thread: the machine has more runnable threads than CPUs.
+#[cfg_attr(loom, allow(dead_code))]
+const SPIN_PREEMPTED: Duration = Duration::from_micros(500);
+/// How long spinning stays off after that, in milliseconds: the shortest,
+/// then doubled each time it happens again within one such period of
+/// spinning resuming, up to the longest.
+#[cfg_attr(loom, allow(dead_code))]
+const SPIN_OFF_MS: (u64, u64) = (10, 160);
 
 /// A processor (Go's P): the right to run tasks, with its queues.
 pub(crate) struct Processor {
@@ -425,7 +446,7 @@ fn spin(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue) -> 
     if !unsafe { slot.core() }.is_searching {
         return None;
     }
-    let spin = SpinClock::start();
+    let spin = SpinClock::start(shared)?;
     loop {
         if !spin.pause_round(shared) {
             return None;
@@ -450,6 +471,26 @@ fn spin(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue) -> 
     }
 }
 
+/// Turns spinning off for every worker after a spinner lost its CPU to
+/// another thread ([`SPIN_OFF_MS`]): short if it is the first time in a
+/// while, longer while it keeps happening (a CPU-bound thread outside the
+/// runtime, or a worker stuck in a long poll next to the spare that took
+/// its slot).
+#[cfg(not(loom))]
+fn spin_off(shared: &Shared) {
+    let now = crate::clock::now_ms();
+    let (shortest, longest) = SPIN_OFF_MS;
+    let until = shared.spin_off_until.load(Relaxed);
+    let last = shared.spin_off_ms.load(Relaxed);
+    let off = if now < until + last {
+        (last * 2).min(longest)
+    } else {
+        shortest
+    };
+    shared.spin_off_ms.store(off, Relaxed);
+    shared.spin_off_until.store(now + off, Relaxed);
+}
+
 /// The time a [`spin`] has run: [`SPIN`] in rounds of [`SPIN_ROUND`].
 /// Under loom, which cannot model time, a spin is one round.
 struct SpinClock {
@@ -458,23 +499,42 @@ struct SpinClock {
 }
 
 impl SpinClock {
-    fn start() -> SpinClock {
-        SpinClock {
-            #[cfg(not(loom))]
-            start: Instant::now(),
+    /// A spin starting now, or `None` while spinning is off because a
+    /// spinner recently found its CPU wanted.
+    #[cfg(not(loom))]
+    fn start(shared: &Shared) -> Option<SpinClock> {
+        if crate::clock::now_ms() < shared.spin_off_until.load(Relaxed) {
+            return None;
         }
+        Some(SpinClock {
+            start: Instant::now(),
+        })
     }
 
-    /// Waits out one round, yielding the CPU to any other runnable thread;
-    /// `false` if the scheduler shut down meanwhile.
+    #[cfg(loom)]
+    fn start(_: &Shared) -> Option<SpinClock> {
+        Some(SpinClock {})
+    }
+
+    /// Waits out one round, yielding the CPU to any other runnable thread.
+    /// `false` to stop spinning: the scheduler shut down, or a yield came
+    /// back after [`SPIN_PREEMPTED`], so another thread wanted this CPU
+    /// (spinning is then off for a while, see [`spin_off`]).
     #[cfg(not(loom))]
     fn pause_round(&self, shared: &Shared) -> bool {
         let round = Instant::now();
-        while round.elapsed() < SPIN_ROUND {
+        let mut before = round;
+        while before.duration_since(round) < SPIN_ROUND {
             if shared.shutdown.load(Acquire) {
                 return false;
             }
             std::thread::yield_now();
+            let after = Instant::now();
+            if after - before > SPIN_PREEMPTED {
+                spin_off(shared);
+                return false;
+            }
+            before = after;
         }
         true
     }
