@@ -11,7 +11,7 @@
 //! | P             | [`worker::Processor`]        | `worker`, `queue`           |
 //! | M             | worker thread                | `worker`                    |
 //! | sched.runq    | injector                     | `queue`                     |
-//! | spinning Ms   | searching workers            | `idle`                      |
+//! | spinning Ms   | searching workers            | `idle`, `spin`              |
 //! | `notesleep`   | [`Parker`]                   | `park`                      |
 //!
 //! Two schedulers share the task type: [`parallel`] (N workers, work
@@ -40,6 +40,7 @@ pub mod parallel;
 mod park;
 mod queue;
 pub mod single;
+mod spin;
 pub mod task;
 mod worker;
 

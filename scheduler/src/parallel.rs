@@ -51,6 +51,7 @@ use crate::loom::atomic::{AtomicBool, Ordering::*};
 use crate::metrics::{Metrics, WorkerMetrics, WorkerStats};
 use crate::park::Parker;
 use crate::queue::{self, Injector, LifoSlot};
+use crate::spin::SpinOff;
 use crate::task::{
     self, JoinHandle, Notified, OwnedTasks, Schedule, TaskId, TaskInfo, TaskLabel, TaskMeta,
 };
@@ -131,14 +132,8 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks,
     pub(crate) shutdown: AtomicBool,
-    /// Until when (a [`clock::now_ms`](crate::clock::now_ms) reading)
-    /// workers do not spin: a spinner that found its CPU wanted by another
-    /// thread sets it (see [`worker`](crate::worker), step 7).
-    #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) spin_off_until: AtomicU64,
-    /// The length of the last such pause, in milliseconds.
-    #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) spin_off_ms: AtomicU64,
+    /// When spinning is off (see [`spin`](crate::spin)).
+    pub(crate) spin_off: SpinOff,
     pub(crate) config: MachineConfig,
     pub(crate) spares: Mutex<Spares>,
     /// Machines that have left, and a condvar to wait for them.
@@ -327,8 +322,7 @@ impl Shared {
             idle: Idle::new(n),
             owned: OwnedTasks::new(n),
             shutdown: AtomicBool::new(false),
-            spin_off_until: AtomicU64::new(0),
-            spin_off_ms: AtomicU64::new(0),
+            spin_off: SpinOff::default(),
             config,
             spares: Mutex::new(Spares::default()),
             exited: Mutex::new(0),

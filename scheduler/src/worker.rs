@@ -19,48 +19,15 @@
 //!    random start; on the last pass, take a victim's LIFO slot.
 //!
 //! 7. spinning (Go's spinning M): a searcher that found nothing keeps
-//!    looking for up to [`SPIN`] (20 µs). Every [`SPIN_ROUND`] (3 µs) it
+//!    looking for a few microseconds before it parks: every round it
 //!    checks the injector and its pinned tasks and turns the IO poller
-//!    without blocking; in between it yields its CPU (`sched_yield`), so a
-//!    thread outside the runtime that wants the CPU gets it. A yield that
-//!    comes back after [`SPIN_PREEMPTED`] (0.5 ms, a scheduler slice) means
-//!    another thread needed this CPU: spinning then stops, and stays off for
-//!    every worker for 10 ms, doubling up to 160 ms while that keeps
-//!    happening. It does not steal while spinning: other workers' queues belong to workers that
-//!    are awake and running them; if work is still there when the spin
-//!    ends, the last searcher's re-check in `park` finds it.
+//!    without blocking. It does not steal while spinning: other workers'
+//!    queues belong to workers that are awake and running them; if work is
+//!    still there when the spin ends, the last searcher's re-check in
+//!    `park` finds it. How long, how often, and when not to spin at all is
+//!    [`spin`](crate::spin)'s, with the measurements behind it.
 //!
 //! Then park, by the protocol in [`idle`](crate::idle).
-//!
-//! **Why spin.** A spinning worker still counts as a searcher, so work
-//! pushed meanwhile wakes nobody ([`idle`](crate::idle)). Waking a parked
-//! worker is what that saves: a futex wake and, on a VM, an
-//! inter-processor interrupt that costs the waker ~6 µs. In `tcp_echo`
-//! parallel those wake-ups took 11% of all CPU time. With the spin, futex
-//! calls per message fell from 0.127 to 0.003 and context switches from
-//! 0.065 to 0.004; criterion's time went from 0.91 of tokio's throughput
-//! to 1.09, the latency pass from 245-248k to 272k msgs/s (tokio 244-251k)
-//! and its p99 from 380 µs to 343 µs (tokio 385 µs).
-//!
-//! Spinning is only worth it with a free CPU. In `mixed` (two CPU-bound
-//! tasks stuck in 30 ms polls while spare threads run an echo on two
-//! cores) spinning took the echo from 86k to 20k round trips/s and its p99
-//! from 5 to 36 µs: a spinner spends its fair share of CPU, so its wake-ups
-//! no longer preempt the CPU-bound threads. Turning spinning off when a
-//! yield shows a busy CPU brings it back to 80-83k and 5-10 µs. A fixed
-//! 100 ms pause cost `tcp_echo` its gain (a stray 0.75 ms preemption every
-//! few hundred ms); the 10-160 ms back-off keeps it (1.06 of tokio).
-//!
-//! The price is CPU: up to 20 µs each time a worker runs dry (a task woken
-//! by a 1 kHz timer: 105 -> 162 ms of CPU in 2 s), and 3.53 -> 3.91 µs of
-//! CPU per `tcp_echo` message. Rejected: stealing while spinning
-//! (`queue/native_4p1c` parallel went from 7.3 to 11.3 ms: the spinner
-//! pulled producers away from the consumer, and every queue operation
-//! crossed cores; stealing only from queues of 8 or more made `gather`
-//! 15% slower), spinning with `pause` instead of `sched_yield` (a foreign
-//! thread spawning tasks lost 25-30% of its CPU to the spinner), and
-//! polling every 1 µs instead of 3 (most of the `tcp_echo` gain lost to
-//! `epoll_wait`s on a poller another thread holds).
 //!
 //! Every [`INJECTOR_INTERVAL`]th tick a busy worker also polls the IO
 //! driver once without blocking, if no other thread drives it or turned it
@@ -84,9 +51,6 @@ use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
-#[cfg(not(loom))]
-use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -98,28 +62,12 @@ use crate::monitor;
 use crate::parallel::{Seat, Shared, Slot};
 use crate::park::Parker;
 use crate::queue::{self, MAX_LIFO_STREAK};
+use crate::spin::Spin;
 use crate::task::Notified;
 
 /// Ticks between injector-first checks: Go's figure (`schedtick%61`), a
 /// prime so the check does not fall into step with periodic workloads.
 pub(crate) const INJECTOR_INTERVAL: u32 = 61;
-
-/// The longest a searcher with nothing found spins before it parks.
-#[cfg_attr(loom, allow(dead_code))]
-const SPIN: Duration = Duration::from_micros(20);
-/// A spinning worker looks at the queues and the IO poller once per round
-/// of this length, yielding its CPU in between.
-#[cfg_attr(loom, allow(dead_code))]
-const SPIN_ROUND: Duration = Duration::from_micros(3);
-/// A `sched_yield` in a spin that returns later than this gave the CPU to
-/// another thread: the machine has more runnable threads than CPUs.
-#[cfg_attr(loom, allow(dead_code))]
-const SPIN_PREEMPTED: Duration = Duration::from_micros(500);
-/// How long spinning stays off after that, in milliseconds: the shortest,
-/// then doubled each time it happens again within one such period of
-/// spinning resuming, up to the longest.
-#[cfg_attr(loom, allow(dead_code))]
-const SPIN_OFF_MS: (u64, u64) = (10, 160);
 
 /// A processor (Go's P): the right to run tasks, with its queues.
 pub(crate) struct Processor {
@@ -437,18 +385,19 @@ fn poll_io(shared: &Shared, slot: &Slot, ctx: &MachineCtx) {
     }
 }
 
-/// Go's spinning: a searcher that found nothing keeps looking for up to
-/// [`SPIN`] before it parks (see the module doc). Returns the task found,
-/// or `None` to park; `None` at once if this worker is not a searcher.
+/// Go's spinning: a searcher that found nothing keeps looking for a few
+/// microseconds before it parks (step 7 of the module doc; the policy is in
+/// [`spin`](crate::spin)). Returns the task found, or `None` to park; `None`
+/// at once if this worker is not a searcher or spinning is off.
 fn spin(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue) -> Option<Notified> {
     // SAFETY: HELD by this machine between polls; the reference ends with
     // the statement.
     if !unsafe { slot.core() }.is_searching {
         return None;
     }
-    let spin = SpinClock::start(shared)?;
+    let spin = Spin::start(&shared.spin_off)?;
     loop {
-        if !spin.pause_round(shared) {
+        if !spin.pause_round(&shared.spin_off, &shared.shutdown) {
             return None;
         }
         if !shared.injector.is_empty() || pinned.has_tasks() {
@@ -468,91 +417,6 @@ fn spin(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue) -> 
         if spin.spun_out() {
             return None;
         }
-    }
-}
-
-/// Turns spinning off for every worker after a spinner lost its CPU to
-/// another thread ([`SPIN_OFF_MS`]): short if it is the first time in a
-/// while, longer while it keeps happening (a CPU-bound thread outside the
-/// runtime, or a worker stuck in a long poll next to the spare that took
-/// its slot).
-#[cfg(not(loom))]
-fn spin_off(shared: &Shared) {
-    let now = crate::clock::now_ms();
-    let (shortest, longest) = SPIN_OFF_MS;
-    let until = shared.spin_off_until.load(Relaxed);
-    let last = shared.spin_off_ms.load(Relaxed);
-    let off = if now < until + last {
-        (last * 2).min(longest)
-    } else {
-        shortest
-    };
-    shared.spin_off_ms.store(off, Relaxed);
-    shared.spin_off_until.store(now + off, Relaxed);
-}
-
-/// The time a [`spin`] has run: [`SPIN`] in rounds of [`SPIN_ROUND`].
-/// Under loom, which cannot model time, a spin is one round.
-struct SpinClock {
-    #[cfg(not(loom))]
-    start: Instant,
-}
-
-impl SpinClock {
-    /// A spin starting now, or `None` while spinning is off because a
-    /// spinner recently found its CPU wanted.
-    #[cfg(not(loom))]
-    fn start(shared: &Shared) -> Option<SpinClock> {
-        if crate::clock::now_ms() < shared.spin_off_until.load(Relaxed) {
-            return None;
-        }
-        Some(SpinClock {
-            start: Instant::now(),
-        })
-    }
-
-    #[cfg(loom)]
-    fn start(_: &Shared) -> Option<SpinClock> {
-        Some(SpinClock {})
-    }
-
-    /// Waits out one round, yielding the CPU to any other runnable thread.
-    /// `false` to stop spinning: the scheduler shut down, or a yield came
-    /// back after [`SPIN_PREEMPTED`], so another thread wanted this CPU
-    /// (spinning is then off for a while, see [`spin_off`]).
-    #[cfg(not(loom))]
-    fn pause_round(&self, shared: &Shared) -> bool {
-        let round = Instant::now();
-        let mut before = round;
-        while before.duration_since(round) < SPIN_ROUND {
-            if shared.shutdown.load(Acquire) {
-                return false;
-            }
-            std::thread::yield_now();
-            let after = Instant::now();
-            if after - before > SPIN_PREEMPTED {
-                spin_off(shared);
-                return false;
-            }
-            before = after;
-        }
-        true
-    }
-
-    #[cfg(loom)]
-    fn pause_round(&self, shared: &Shared) -> bool {
-        crate::loom::spin_loop();
-        !shared.shutdown.load(Acquire)
-    }
-
-    #[cfg(not(loom))]
-    fn spun_out(&self) -> bool {
-        self.start.elapsed() >= SPIN
-    }
-
-    #[cfg(loom)]
-    fn spun_out(&self) -> bool {
-        true
     }
 }
 
