@@ -355,7 +355,7 @@ impl Inner {
 
 /// One turn of the poller (see the module docs); blocks at most `max_wait`
 /// (`None`: until an event, the next timer, or an interrupt). `true` if it
-/// found IO events or due timers.
+/// found any event (IO, the timerfd, an interrupt) or due timers.
 fn turn(
     inner: &Inner,
     driver: &mut Driver,

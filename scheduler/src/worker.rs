@@ -227,9 +227,22 @@ struct MachineCtx {
     /// The tick of the poll in progress, 0 between polls.
     poll_tick: Cell<u64>,
     /// Between polls, dispatching IO events (asleep in `park`, where it may
-    /// drive the IO poller, or in the busy worker's IO poll), holding its
-    /// slot: tasks woken now go onto its own processor.
+    /// drive the IO poller, in the busy worker's IO poll, or spinning),
+    /// holding its slot: tasks woken now go onto its own processor. Set
+    /// only by [`dispatch_io`](Self::dispatch_io).
     dispatching_io: Cell<bool>,
+}
+
+impl MachineCtx {
+    /// Runs `f`, which may dispatch IO events on this thread, with
+    /// `dispatching_io` set. The caller holds no reference to the processor
+    /// meanwhile: the tasks the events wake are pushed onto it.
+    fn dispatch_io<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.dispatching_io.set(true);
+        let out = f();
+        self.dispatching_io.set(false);
+        out
+    }
 }
 
 // Not `const`-initialised: loom's `thread_local!` does not take `const {}`.
@@ -376,9 +389,7 @@ fn run_slot(shared: &Shared, ctx: &MachineCtx, pinned: &LocalQueue) {
 /// turn of the poller if it is free, its tasks queued here; then, as after
 /// `park`, a sleeper is woken if more than one task waits.
 fn poll_io(shared: &Shared, slot: &Slot, ctx: &MachineCtx) {
-    ctx.dispatching_io.set(true);
-    let polled = slot.parker.poll_io();
-    ctx.dispatching_io.set(false);
+    let polled = ctx.dispatch_io(|| slot.parker.poll_io());
     // SAFETY: HELD by this machine between polls; the reference ends here.
     if polled && unsafe { slot.core() }.should_notify_others(shared) {
         shared.notify_parked();
@@ -406,9 +417,7 @@ fn spin(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue) -> 
                 return Some(task);
             }
         }
-        ctx.dispatching_io.set(true);
-        let found = slot.parker.poll_io_now();
-        ctx.dispatching_io.set(false);
+        let found = ctx.dispatch_io(|| slot.parker.poll_io_now());
         // SAFETY: as above; no reference was live while `poll_io_now`
         // pushed the tasks it woke onto this processor.
         if found && let Some(task) = unsafe { slot.core() }.next_task(shared, pinned) {
@@ -469,9 +478,7 @@ fn park(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue, par
         || shared.shutdown.load(Acquire);
     if !work_appeared {
         slot.stats.add_park();
-        ctx.dispatching_io.set(true);
-        parker.park();
-        ctx.dispatching_io.set(false);
+        ctx.dispatch_io(|| parker.park());
     }
     let searching = shared.idle.worker_from_parked(index);
     // SAFETY: HELD by this machine; no other reference is live.
