@@ -17,7 +17,9 @@
 //! offered, means the socket was drained (or filled) at that moment, so the
 //! readiness is cleared right away and the next call waits for an edge
 //! instead of paying for a syscall that would say `WouldBlock`. The tick
-//! guard keeps this safe against data that arrives meanwhile.
+//! guard keeps this safe against data that arrives meanwhile. A read that
+//! fills its buffer exactly cannot tell by itself; TCP streams on Linux ask
+//! the kernel instead ([`PollEvented::poll_read_with`], `net::inq`).
 //!
 //! Dropping a `PollEvented` deregisters the source before its table slot
 //! is freed, so no event for the closed descriptor can reach a new owner
@@ -82,6 +84,12 @@ impl<E: Source> PollEvented<E> {
         self.shared.poll_ready(cx, dir).map_ok(|_| ())
     }
 
+    /// Whether `dir` is ready now (tests only).
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self, dir: Direction) -> bool {
+        self.shared.is_ready(dir)
+    }
+
     /// Clears the readiness of `dir` so the next [`Self::poll_ready`] waits
     /// for a new event (used after a spurious wake, e.g. a connect that has
     /// not finished).
@@ -113,18 +121,31 @@ impl<E: Source> PollEvented<E> {
     where
         for<'a> &'a E: Read,
     {
+        let len = buf.len();
+        self.poll_read_with(cx, |mut io| io.read(buf).map(|n| (n, n < len)))
+    }
+
+    /// Reads with `op`, which returns the bytes read and whether they
+    /// drained the source; a read that drained it clears the read readiness.
+    pub(crate) fn poll_read_with(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&E) -> io::Result<(usize, bool)>,
+    ) -> Poll<io::Result<usize>> {
         ready!(coop::poll_proceed(cx));
         loop {
             let event = ready!(self.shared.poll_ready(cx, Direction::Read))?;
-            match self.get_ref().read(buf) {
-                Ok(n) if n > 0 && n < buf.len() => {
-                    self.shared.clear_readiness(event);
+            match op(self.get_ref()) {
+                Ok((n, drained)) => {
+                    if n > 0 && drained {
+                        self.shared.clear_readiness(event);
+                    }
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.shared.clear_readiness(event);
                 }
-                result => return Poll::Ready(result),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }

@@ -194,6 +194,15 @@ impl ScheduledIo {
         }
     }
 
+    /// Whether `dir` is ready now (tests only).
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self, dir: Direction) -> bool {
+        matches!(
+            Self::check(self.readiness.load(Ordering::Acquire), dir),
+            Some(Ok(_))
+        )
+    }
+
     /// The outcome of a readiness word for `dir`: `None` means "wait".
     fn check(cur: usize, dir: Direction) -> Option<io::Result<ReadyEvent>> {
         if cur & SHUTDOWN != 0 {

@@ -55,6 +55,8 @@
 //!   blocks the calling thread for the lookup; literal addresses do not);
 //!   each resolved address is tried in turn and the last error is returned.
 
+#[cfg(target_os = "linux")]
+mod inq;
 pub mod tcp;
 mod udp;
 pub mod unix;

@@ -48,7 +48,7 @@ impl TcpListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (stream, peer) = ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept()))?;
         let io = PollEvented::new(self.io.handle().clone(), stream)?;
-        Poll::Ready(Ok((TcpStream { io }, peer)))
+        Poll::Ready(Ok((TcpStream::new(io), peer)))
     }
 
     /// The address the listener is bound to.
@@ -78,6 +78,9 @@ impl fmt::Debug for TcpListener {
 /// A TCP connection. Implements `AsyncRead` and `AsyncWrite`; `Unpin`.
 pub struct TcpStream {
     io: PollEvented<mio::net::TcpStream>,
+    /// Whether reads learn that they drained the socket (see `inq`).
+    #[cfg(target_os = "linux")]
+    inq: super::inq::Inq,
 }
 
 impl TcpStream {
@@ -91,7 +94,7 @@ impl TcpStream {
                 let stream = mio::net::TcpStream::connect(addr)?;
                 let io = PollEvented::new(handle, stream)?;
                 poll_fn(|cx| poll_connected(&io, cx, |s| s.peer_addr())).await?;
-                Ok(TcpStream { io })
+                Ok(TcpStream::new(io))
             }
         })
         .await
@@ -102,12 +105,28 @@ impl TcpStream {
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
         let io = PollEvented::new(current_handle(), mio::net::TcpStream::from_std(stream))?;
-        Ok(TcpStream { io })
+        Ok(TcpStream::new(io))
+    }
+
+    /// Wraps a registered, connected stream.
+    fn new(io: PollEvented<mio::net::TcpStream>) -> TcpStream {
+        TcpStream {
+            #[cfg(target_os = "linux")]
+            inq: super::inq::Inq::new(),
+            io,
+        }
     }
 
     /// The address of the peer.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
+    }
+
+    /// Whether reads use `TCP_INQ`, and whether the read direction is
+    /// ready now (tests only).
+    #[cfg(all(test, target_os = "linux"))]
+    pub(super) fn read_state(&self) -> (bool, bool) {
+        (self.inq.is_on(), self.io.is_ready(Direction::Read))
     }
 
     /// The local address of the connection.
@@ -145,6 +164,9 @@ impl TcpStream {
 
     /// Reads into `buf`.
     fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        return self.inq.poll_read(&self.io, cx, buf);
+        #[cfg(not(target_os = "linux"))]
         self.io.poll_read(cx, buf)
     }
 

@@ -92,6 +92,44 @@ fn half_close_delivers_eof_and_the_other_direction_keeps_working() {
     });
 }
 
+/// A read that fills its buffer turns `TCP_INQ` on (see `inq`); from then
+/// on a read that drains the socket clears the read readiness, so the next
+/// read waits instead of hearing `EAGAIN`, and a FIN queued behind the data
+/// still reaches the reader.
+#[cfg(target_os = "linux")]
+#[test]
+fn exact_reads_learn_when_they_drain_the_socket() {
+    use std::io::Write;
+    use std::time::Duration;
+
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        assert!(!server.read_state().0, "off until a read fills its buffer");
+        client.write_all(&[1; 16]).unwrap();
+        let mut buf = [0; 8];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(
+            server.read_state(),
+            (true, true),
+            "on; 8 bytes still queued"
+        );
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(
+            server.read_state(),
+            (true, false),
+            "drained: readiness cleared"
+        );
+        client.write_all(&[2; 8]).unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(buf, [2; 8]);
+        let eof = crate::time::timeout(Duration::from_secs(10), server.read(&mut buf)).await;
+        assert_eq!(eof.expect("EOF behind the data").unwrap(), 0);
+    });
+}
+
 #[test]
 fn connect_to_a_closed_port_is_refused() {
     run(async {
