@@ -405,6 +405,32 @@ fn parker_keeps_an_unpark_that_races_park() {
     });
 }
 
+/// The single-thread scheduler's spin before it parks (`single::Driver::spin`):
+/// the thread takes an `unpark` that came meanwhile instead of parking, then
+/// looks for its work again. Work published before an `unpark` is seen,
+/// whether the `unpark` lands before the spin, during it, or once the thread
+/// has parked.
+#[test]
+fn unpark_racing_a_spin_before_park_is_not_lost() {
+    model(|| {
+        let parker = Arc::new(crate::park::Parker::new(None));
+        let work = Arc::new(AtomicBool::new(false));
+        let t = {
+            let (parker, work) = (parker.clone(), work.clone());
+            thread::spawn(move || {
+                work.store(true, SeqCst);
+                parker.unpark();
+            })
+        };
+        while !work.load(SeqCst) {
+            if !parker.take_notified() {
+                parker.park();
+            }
+        }
+        t.join().unwrap();
+    });
+}
+
 /// A poller with eventfd semantics: one thread at a time drives it; an
 /// interrupt stays pending until a driving thread's poll consumes it.
 struct FakePoller {

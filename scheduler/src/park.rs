@@ -160,6 +160,15 @@ impl Parker {
         self.driver.as_ref().is_some_and(|driver| driver.poll_now())
     }
 
+    /// Consumes an [`unpark`](Self::unpark) that came since the last
+    /// `park`, as `park` would at once; `true` if there was one. A thread
+    /// spinning before it parks asks this instead of sleeping.
+    pub fn take_notified(&self) -> bool {
+        self.state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+    }
+
     /// Wakes the thread, now or at its next `park`.
     pub fn unpark(&self) {
         match self.state.swap(NOTIFIED, SeqCst) {

@@ -37,6 +37,7 @@ use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::metrics::{Metrics, WorkerStats};
 use crate::monitor;
 use crate::park::Parker;
+use crate::spin::{Spin, SpinOff};
 use crate::task::{
     self, JoinHandle, Notified, OwnedTasks, Schedule, TaskId, TaskInfo, TaskLabel, TaskMeta,
 };
@@ -66,6 +67,8 @@ pub(crate) struct Shared {
     owned: OwnedTasks,
     stats: WorkerStats,
     shutdown: AtomicBool,
+    /// When the core's thread does not spin before it parks.
+    spin_off: SpinOff,
     /// The poll clock the monitor reads (never handed off in this mode).
     clock: Claim,
     polling_task: AtomicU64,
@@ -116,6 +119,7 @@ impl Handle {
                 owned: OwnedTasks::new(1),
                 stats: WorkerStats::default(),
                 shutdown: AtomicBool::new(false),
+                spin_off: SpinOff::default(),
                 clock: Claim::new(),
                 polling_task: AtomicU64::new(0),
                 blocked_task: AtomicU64::new(0),
@@ -318,6 +322,31 @@ impl Driver<'_> {
     }
 }
 
+impl Driver<'_> {
+    /// The core's thread found nothing to run: it keeps looking for up to
+    /// [`spin`](crate::spin)'s limit before it parks, as a parallel
+    /// searcher does, so a wake from another thread (a blocking-pool job
+    /// done, a foreign spawn) costs the waker no futex or `epoll` wake-up.
+    /// Each round takes an `unpark` that came meanwhile, checks the inbox
+    /// and turns the IO poller without blocking. `true` if work turned up.
+    fn spin(&self) -> bool {
+        let Some(spin) = Spin::start(&self.shared.spin_off) else {
+            return false;
+        };
+        loop {
+            if self.parker.take_notified()
+                || self.shared.remote_len.load(SeqCst) > 0
+                || self.parker.poll_io_now()
+            {
+                return true;
+            }
+            if spin.spun_out() || !spin.pause_round(&self.shared.spin_off, &self.shared.shutdown) {
+                return false;
+            }
+        }
+    }
+}
+
 impl Drive for Driver<'_> {
     fn run_some(&mut self, pinned: &LocalQueue) -> usize {
         self.try_take_core();
@@ -354,6 +383,9 @@ impl Drive for Driver<'_> {
 
     fn may_park(&mut self) -> bool {
         let idle = !self.holds_core || self.shared.remote_len.load(SeqCst) == 0;
+        if idle && self.holds_core && self.spin() {
+            return false;
+        }
         if idle {
             self.shared.stats.add_park();
         }
