@@ -158,6 +158,46 @@ fn blocking_claimed_wakeups_run_every_job() {
     });
 }
 
+/// A job that only finishes once `n` jobs of its group have started, that
+/// is, if each of them got a thread of its own.
+struct Rendezvous {
+    started: Arc<Latch>,
+    n: usize,
+}
+
+impl Job for Rendezvous {
+    fn run(self) {
+        self.started.count_down();
+        self.started.wait_for(self.n);
+    }
+    fn cancel(self) {
+        panic!("no shutdown races this model");
+    }
+}
+
+/// Two jobs submitted back to back while both threads are idle: the second
+/// finds the first one's claimed thread on its way and is left to it, which
+/// must pass a claim on to the other idle thread. If it did not, the first
+/// job would wait for the second forever (a deadlock loom reports).
+#[test]
+fn blocking_job_behind_a_claim_on_its_way_gets_its_own_thread() {
+    model(|| {
+        let pool = Pool::new(config(2, NEVER_RETIRES));
+        for round in 0..2 {
+            let started = Arc::new(Latch::default());
+            for _ in 0..2 {
+                pool.spawn(Rendezvous {
+                    started: Arc::clone(&started),
+                    n: 2,
+                });
+            }
+            started.wait_for(2);
+            assert_eq!(pool.threads(), 2, "round {round}");
+        }
+        pool.shutdown(None);
+    });
+}
+
 /// Shutdown racing a submission: every job is resolved exactly once (run or
 /// cancelled), a job that started has finished when shutdown returns, and no
 /// thread outlives it.

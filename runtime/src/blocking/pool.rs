@@ -51,6 +51,8 @@ struct State<J> {
     num_idle: usize,
     /// Claims handed to idle threads and not yet taken by one.
     num_notify: usize,
+    /// Threads started and not yet at the queue: each takes a job there.
+    num_starting: usize,
     /// Set once by [`Pool::shutdown`]: no new jobs, no new threads.
     shutdown: bool,
     /// The `n` of the next thread's name, and its key in `threads`.
@@ -95,6 +97,7 @@ impl<J: Job> Pool<J> {
                     num_threads: 0,
                     num_idle: 0,
                     num_notify: 0,
+                    num_starting: 0,
                     shutdown: false,
                     next_thread_id: 0,
                     threads: HashMap::new(),
@@ -125,10 +128,14 @@ impl<J: Job> Pool<J> {
         }
         state.queue.push_back(job);
         if state.num_idle > 0 {
-            state.num_idle -= 1;
-            state.num_notify += 1;
-            drop(state);
-            self.inner.idle.notify_one();
+            // With a claimed thread already on its way, that thread passes
+            // a claim on when it takes its job (`run_jobs`).
+            if state.num_notify == 0 {
+                state.num_idle -= 1;
+                state.num_notify += 1;
+                drop(state);
+                self.inner.idle.notify_one();
+            }
         } else if state.num_threads < self.inner.max_threads {
             Inner::start_thread(&self.inner, &mut state);
         }
@@ -219,12 +226,13 @@ impl<J: Job> Inner<J> {
         let builder = thread::Builder::new().name(format!("{}-blocking-{id}", inner.thread_name));
         let body = {
             let inner = Arc::clone(inner);
-            move || inner.run_thread(id)
+            move || Inner::run_thread(&inner, id)
         };
         match (inner.spawn_thread)(builder, Box::new(body)) {
             Ok(handle) => {
                 state.next_thread_id += 1;
                 state.num_threads += 1;
+                state.num_starting += 1;
                 state.threads.insert(id, handle);
             }
             // Alive threads are busy (an idle one would have been claimed)
@@ -245,21 +253,22 @@ impl<J: Job> Inner<J> {
     }
 
     /// The body of pool thread `id`.
-    fn run_thread(&self, id: usize) {
-        let started = match &self.on_thread_start {
+    fn run_thread(inner: &Arc<Self>, id: usize) {
+        let started = match &inner.on_thread_start {
             Some(hook) => panic::catch_unwind(AssertUnwindSafe(|| hook())).is_ok(),
             None => true,
         };
-        let mut state = self.state.lock();
+        let mut state = inner.state.lock();
+        state.num_starting -= 1;
         if started {
-            state = self.run_jobs(state);
+            state = Inner::run_jobs(inner, state);
         } else {
             tracing::error!("on_thread_start panicked; the blocking pool thread exits");
         }
         state.num_threads -= 1;
         let me = state.threads.remove(&id);
         let previous = mem::replace(&mut state.last_exited, me);
-        self.exited.notify_all();
+        inner.exited.notify_all();
         drop(state);
         if let Some(previous) = previous {
             // It left its last critical section before we entered ours, so
@@ -268,23 +277,50 @@ impl<J: Job> Inner<J> {
         }
     }
 
+    /// A thread has just taken a job: if more wait than the threads still
+    /// starting will take, and no claimed thread is on its way, claims an idle thread for them (`true`: notify it once
+    /// the lock is released) or, with none idle, starts one if the pool may
+    /// grow. Each job waiting behind a claim thereby gets a thread of its
+    /// own, one hand-off at a time (see the module doc).
+    fn pass_on(inner: &Arc<Self>, state: &mut State<J>) -> bool {
+        if state.queue.len() <= state.num_starting || state.num_notify > 0 {
+            return false;
+        }
+        if state.num_idle > 0 {
+            state.num_idle -= 1;
+            state.num_notify += 1;
+            return true;
+        }
+        if state.num_threads < inner.max_threads {
+            Inner::start_thread(inner, state);
+        }
+        false
+    }
+
     /// Runs jobs until shutdown or until the keep-alive runs out; returns with
     /// the lock held and this thread no longer counted as idle.
-    fn run_jobs<'a>(&'a self, mut state: MutexGuard<'a, State<J>>) -> MutexGuard<'a, State<J>> {
+    fn run_jobs<'a>(
+        inner: &'a Arc<Self>,
+        mut state: MutexGuard<'a, State<J>>,
+    ) -> MutexGuard<'a, State<J>> {
         loop {
             while let Some(job) = state.queue.pop_front() {
+                let notify = Inner::pass_on(inner, &mut state);
                 drop(state);
+                if notify {
+                    inner.idle.notify_one();
+                }
                 run_job(job);
-                state = self.state.lock();
+                state = inner.state.lock();
             }
             if state.shutdown {
                 return state;
             }
             state.num_idle += 1;
-            let deadline = Instant::now().checked_add(self.keep_alive);
+            let deadline = Instant::now().checked_add(inner.keep_alive);
             loop {
                 let timed_out;
-                (state, timed_out) = wait_until(&self.idle, &self.state, state, deadline);
+                (state, timed_out) = wait_until(&inner.idle, &inner.state, state, deadline);
                 // A claim first: a submitter that saw this thread idle counts
                 // on it, even if the keep-alive ran out meanwhile.
                 if state.num_notify > 0 {

@@ -424,8 +424,13 @@ fn thread_creation_failure_keeps_working_with_fewer_threads() {
         pool.spawn(job(id, &tx, move || g.wait()));
     }
     // The first two jobs hold both threads at the gate, so no thread is ever
-    // idle: every later submission tried to start a thread and failed.
-    assert_eq!(attempts.load(Ordering::SeqCst), JOBS);
+    // idle: every later submission tried to start a thread and failed (and
+    // so may the two threads, passing a claim on as they took their jobs).
+    let tried = attempts.load(Ordering::SeqCst);
+    assert!(
+        (JOBS..=JOBS + CREATABLE).contains(&tried),
+        "{tried} attempts"
+    );
     assert_eq!(pool.threads(), CREATABLE);
     eventually("the two threads take a job each", || {
         pool.queued() == JOBS - CREATABLE
