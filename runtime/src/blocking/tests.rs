@@ -110,6 +110,37 @@ fn thousand_jobs_never_exceed_max_threads_and_all_run() {
     assert_eq!(pool.threads(), 0);
 }
 
+/// Jobs that each wait until all of their batch have started: a batch only
+/// finishes if every job got a thread of its own. The second batch finds
+/// the first batch's threads idle, so all but its first job are left to a
+/// claimed thread on its way and reach their threads by claims passed on.
+#[test]
+fn a_burst_onto_idle_threads_gives_every_job_its_own_thread() {
+    const JOBS: usize = 64;
+    let pool = Pool::new(config(JOBS, FOREVER));
+    let (tx, rx) = mpsc::channel();
+    for batch in 0..2 {
+        let all_started = Arc::new(Barrier::new(JOBS));
+        for id in 0..JOBS {
+            let all_started = Arc::clone(&all_started);
+            pool.spawn(job(batch * JOBS + id, &tx, move || {
+                all_started.wait();
+            }));
+        }
+        for _ in 0..JOBS {
+            assert!(matches!(recv(&rx), Outcome::Ran(_)), "batch {batch}");
+        }
+        eventually("the batch's threads go idle", || {
+            pool.idle_threads() == JOBS
+        });
+    }
+    assert_eq!(
+        pool.threads(),
+        JOBS,
+        "the second batch reused the first's threads"
+    );
+}
+
 #[test]
 fn work_beyond_the_cap_runs_in_submission_order() {
     let pool = Pool::new(config(1, FOREVER));
