@@ -11,7 +11,10 @@
 //! keep the queue full.
 //!
 //! The driving thread polls IO when it parks (see [`park`](crate::park)) and,
-//! while busy, once without blocking every `EVENT_INTERVAL` tasks.
+//! while busy, once without blocking every `EVENT_INTERVAL` tasks. Before it
+//! parks it spins for a few microseconds, taking unparks, the inbox and IO
+//! as they come (`Driver::spin`), so a wake from another thread seldom has
+//! to wake it.
 //!
 //! Only one thread drives at a time. A second thread calling `block_on`
 //! while the core is taken just polls its own future, and is unparked to
@@ -320,9 +323,7 @@ impl Driver<'_> {
             None => None,
         }
     }
-}
 
-impl Driver<'_> {
     /// The core's thread found nothing to run: it keeps looking for up to
     /// [`spin`](crate::spin)'s limit before it parks, as a parallel
     /// searcher does, so a wake from another thread (a blocking-pool job

@@ -277,11 +277,12 @@ impl<J: Job> Inner<J> {
         }
     }
 
-    /// A thread has just taken a job: if more wait than the threads still
-    /// starting will take, and no claimed thread is on its way, claims an idle thread for them (`true`: notify it once
-    /// the lock is released) or, with none idle, starts one if the pool may
-    /// grow. Each job waiting behind a claim thereby gets a thread of its
-    /// own, one hand-off at a time (see the module doc).
+    /// A thread has just taken a job: if more jobs wait than the threads
+    /// still starting will take, and no claimed thread is on its way, claims
+    /// an idle thread for them (`true`: notify it once the lock is released)
+    /// or, with none idle, starts one if the pool may grow. Each job waiting
+    /// behind a claim thereby gets a thread of its own, one hand-off at a
+    /// time (see the module doc).
     fn pass_on(inner: &Arc<Self>, state: &mut State<J>) -> bool {
         if state.queue.len() <= state.num_starting || state.num_notify > 0 {
             return false;
