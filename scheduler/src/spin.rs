@@ -2,7 +2,7 @@
 //! all (step 7 of [`worker`](crate::worker); Go's spinning M). The
 //! single-thread scheduler's thread spins by the same policy before it parks
 //! (`single::Driver::spin`), where what it saves is the wake-up from another
-//! thread: the blocking pool's `concurrent8` went from 47-52 ms to 13-14 ms
+//! thread: the blocking pool's `concurrent8` went from 47-52 ms to 13-20 ms
 //! (tokio 40 ms) once the pool woke it one job at a time.
 //!
 //! A spin lasts at most [`SPIN`] (20 µs), in rounds of [`SPIN_ROUND`]

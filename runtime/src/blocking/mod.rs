@@ -52,12 +52,9 @@
 //!    the queue again, under the same lock, before it goes idle.
 //!
 //! **A pool thread** loops: drain the queue (running each job with the lock
-//! released; on taking a job, if no claim is outstanding and more jobs are
-//! queued than the threads still starting will take, it *passes a claim
-//! on*: claims an idle thread and notifies it, or with none idle starts a
-//! thread if the pool may grow), then become
-//! idle (`num_idle += 1`) and wait on the condition
-//! variable until `keep_alive` after it became idle. On every wake-up, under
+//! released; on taking a job it *passes claims on*, see below), then become
+//! idle (`num_idle += 1`) and wait on the condition variable until
+//! `keep_alive` after it became idle. On every wake-up, under
 //! the lock, it checks in this order:
 //!
 //! 1. `num_notify > 0`: take a claim (`num_notify -= 1`; whoever claimed already
@@ -77,22 +74,44 @@
 //! wake it, and the notification lengthens the critical section that the
 //! pool threads, coming back after each job, wait for.
 //!
-//! **Why a claim is passed on** rather than made by every submitter: waking
-//! a thread is the expensive part of a submission (a futex wake, on a VM an
-//! inter-processor interrupt), and the submitter is usually a runtime
-//! thread. With one claimed thread on its way at a time, a burst of
-//! submissions costs the submitter one wake; the threads wake each other,
-//! one hand-off per queued job, and a thread that finishes its job drains
-//! the queue before anyone is woken for it. Every queued job still gets a
-//! thread of its own while the pool has idle threads or room to grow
-//! (`blocking_job_behind_a_claim_on_its_way_gets_its_own_thread`). The
-//! `blocking` bench (10 000 closures of ~0.1 µs; spindle builds alternating
-//! with tokio in one run): `burst` went from 32 to 2.0-2.4 ms in both
-//! modes (tokio 31-39 ms) and `concurrent8` parallel from 35 to 15 ms
-//! (tokio 38-42 ms). `concurrent8` single got slower (35 to 47-52 ms)
-//! until the single-thread scheduler learned to spin before it parks (its
-//! wake-ups had come in bunches from eight threads, and now came one per
-//! job from one or two): 13-14 ms.
+//! **Passing claims on.** A thread that has just taken a job looks at the
+//! jobs still queued beyond those that starting threads (`num_starting`)
+//! and claimed ones (`num_notify`) will take. For them it claims idle
+//! threads and notifies them after the lock, or with none idle starts a
+//! thread if the pool may grow. How many depends on `draining`, set when a
+//! thread comes back from a job to a non-empty queue and cleared when one
+//! comes back to an empty one:
+//!
+//! - draining (the jobs are short next to a wake-up): one claim in flight
+//!   at most, as for submitters. The threads already awake drain the queue;
+//!   waking more would only add threads fighting over the lock;
+//! - otherwise (the start of a burst, or jobs that outlast a wake-up): up
+//!   to two per thread, so a burst reaches all its threads in a
+//!   logarithmic number of hand-offs.
+//!
+//! Either way a thread that takes a job with uncovered jobs behind it and
+//! no claim in flight claims one, so every queued job still gets a thread
+//! of its own while the pool has idle threads or room to grow
+//! (`blocking_job_behind_a_claim_on_its_way_gets_its_own_thread`, and
+//! `a_burst_onto_idle_threads_gives_every_job_its_own_thread` with 64).
+//!
+//! **Why.** Waking a thread is the expensive part of a submission (a futex
+//! wake, on a VM an inter-processor interrupt), and the submitter is usually
+//! a runtime thread, whose other tasks wait meanwhile. Before, each
+//! submission claimed and woke its own idle thread. Measured on the shared
+//! 2-core VM:
+//!
+//! - the `blocking` bench (10 000 closures of ~0.1 µs, alternating with
+//!   tokio in one run): `burst` went from 32 ms to 2.4-3.0 ms in both modes
+//!   (tokio 31-41 ms), `concurrent8` from 35 ms to 15-20 ms (tokio 38-46
+//!   ms). With one claim in flight always (no fan-out), `burst` was 2.3 ms
+//!   and `concurrent8` 13-23 ms; without the single-thread scheduler's spin
+//!   before parking, `concurrent8` single was 47-52 ms (its wake-ups came
+//!   one per job from one or two threads instead of in bunches from eight);
+//! - 400 jobs of 50 ms submitted at once onto 400 idle threads: the
+//!   submitter is done in 60-300 µs instead of 3.3-3.5 ms, and the last job
+//!   starts after 3.7-5.8 ms instead of 3.3-3.5 ms (with one claim in
+//!   flight always: 9.7-13 ms); 64 such jobs: 0.4-0.55 ms either way.
 //!
 //! **Thread retirement** (step 2) decrements `num_threads`, moves the thread's
 //! own `JoinHandle` into `last_exited` and joins the previous occupant of that

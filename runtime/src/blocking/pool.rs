@@ -53,6 +53,10 @@ struct State<J> {
     num_notify: usize,
     /// Threads started and not yet at the queue: each takes a job there.
     num_starting: usize,
+    /// A thread came back from a job to a non-empty queue since the queue
+    /// was last empty: the jobs are short next to a wake-up, and claims are
+    /// passed on one at a time (see [`Inner::pass_on`]).
+    draining: bool,
     /// Set once by [`Pool::shutdown`]: no new jobs, no new threads.
     shutdown: bool,
     /// The `n` of the next thread's name, and its key in `threads`.
@@ -98,6 +102,7 @@ impl<J: Job> Pool<J> {
                     num_idle: 0,
                     num_notify: 0,
                     num_starting: 0,
+                    draining: false,
                     shutdown: false,
                     next_thread_id: 0,
                     threads: HashMap::new(),
@@ -277,25 +282,38 @@ impl<J: Job> Inner<J> {
         }
     }
 
-    /// A thread has just taken a job: if more jobs wait than the threads
-    /// still starting will take, and no claimed thread is on its way, claims
-    /// an idle thread for them (`true`: notify it once the lock is released)
-    /// or, with none idle, starts one if the pool may grow. Each job waiting
-    /// behind a claim thereby gets a thread of its own, one hand-off at a
-    /// time (see the module doc).
-    fn pass_on(inner: &Arc<Self>, state: &mut State<J>) -> bool {
-        if state.queue.len() <= state.num_starting || state.num_notify > 0 {
-            return false;
-        }
-        if state.num_idle > 0 {
+    /// A thread has just taken a job; more jobs may wait behind it than
+    /// the threads still starting or claimed will take. Claims idle threads
+    /// for them, or with none idle starts one if the pool may grow, and
+    /// returns how many to notify once the lock is released. While the queue
+    /// is `draining` (jobs are short), at most one claim is in flight: the
+    /// claimed thread passes the next one on. Otherwise (jobs that outlast
+    /// a wake-up, or the start of a burst) each thread passes on up to two,
+    /// so a burst reaches all its threads in a logarithmic number of
+    /// hand-offs. Either way every waiting job gets a thread of its own
+    /// (see the module doc).
+    fn pass_on(inner: &Arc<Self>, state: &mut State<J>) -> usize {
+        let (fan, in_flight) = if state.draining {
+            (1, 1)
+        } else {
+            (2, usize::MAX)
+        };
+        let mut notify = 0;
+        while notify < fan
+            && state.num_notify < in_flight
+            && state.queue.len() > state.num_starting + state.num_notify
+        {
+            if state.num_idle == 0 {
+                if state.num_threads < inner.max_threads {
+                    Inner::start_thread(inner, state);
+                }
+                break;
+            }
             state.num_idle -= 1;
             state.num_notify += 1;
-            return true;
+            notify += 1;
         }
-        if state.num_threads < inner.max_threads {
-            Inner::start_thread(inner, state);
-        }
-        false
+        notify
     }
 
     /// Runs jobs until shutdown or until the keep-alive runs out; returns with
@@ -308,11 +326,12 @@ impl<J: Job> Inner<J> {
             while let Some(job) = state.queue.pop_front() {
                 let notify = Inner::pass_on(inner, &mut state);
                 drop(state);
-                if notify {
+                for _ in 0..notify {
                     inner.idle.notify_one();
                 }
                 run_job(job);
                 state = inner.state.lock();
+                state.draining = !state.queue.is_empty();
             }
             if state.shutdown {
                 return state;
