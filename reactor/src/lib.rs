@@ -38,6 +38,7 @@
 )]
 
 pub mod coop;
+mod doze;
 mod driver;
 mod loom;
 pub mod net;

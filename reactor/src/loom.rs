@@ -2,10 +2,10 @@
 //! concurrent protocols use, so the same code runs on real threads in a normal
 //! build and under loom's model checker with `RUSTFLAGS="--cfg loom"`.
 //!
-//! Only the two protocols that are shared between the reactor thread and task
+//! Only the protocols that are shared between the reactor thread and task
 //! threads go through this shim: the per-registration readiness word and
-//! waiter lists ([`crate::registration`]) and the timer wheel lock
-//! ([`crate::timer`]). Everything else (the mio poller, the thread-local
+//! waiter lists ([`crate::registration`]), the timer wheel lock
+//! ([`crate::timer`]) and the backstop's doze ([`crate::doze`]). Everything else (the mio poller, the thread-local
 //! "current reactor", the coop hook) is either single-threaded or a plain
 //! `std`/`parking_lot` primitive whose correctness is not ours to model.
 //!
@@ -16,6 +16,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::atomic;
+    pub(crate) use std::thread;
 
     /// A mutex without poisoning: parking_lot's in a normal build.
     pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
@@ -24,6 +25,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::sync::atomic;
+    pub(crate) use loom::thread;
 
     /// loom's mutex with parking_lot's shape: `lock()` returns the guard.
     #[derive(Debug, Default)]
