@@ -36,27 +36,47 @@
 //! `loom_models::task_pushed_while_two_workers_go_idle_is_run` checks this
 //! under loom, with real worker loops.
 //!
+//! **The monitor's doze.** The monitor (Go's sysmon) checks the workers
+//! every 10 ms while they are quiet. With every worker parked there is
+//! nothing to check, so it dozes until one wakes (Go's sysmon sleeps on
+//! `sysmonnote` the same way): [`Idle::monitor_sleep`] sets the word's
+//! [`MONITOR_ASLEEP`] bit with a `fetch_or` and parks only if that
+//! `fetch_or` saw no worker awake; each `fetch_add` that counts a worker
+//! awake again sees the bit if it was set first, and unparks the monitor.
+//! Read-modify-writes of one word are totally ordered, so one of the two
+//! sees the other. `loom_models::worker_waking_wakes_a_dozing_monitor`
+//! checks it.
+//!
 //! Rejected: waking a worker on every push (a futex syscall per spawn, and a
 //! thundering herd on bursts); a single global searching flag (Go's early
 //! design, which let one slow searcher delay everyone).
 
+use std::sync::OnceLock;
+
 use crate::loom::Mutex;
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::thread::{self, Thread};
 
 /// Bits of the word per count: 16 bits allow 65 535 workers.
 const UNPARKED_MASK: usize = 0xFFFF;
 const SEARCH_SHIFT: usize = 16;
 const SEARCH_ONE: usize = 1 << SEARCH_SHIFT;
+/// Searchers are at most half the workers: 15 bits.
+const SEARCH_MASK: usize = 0x7FFF;
+/// The top bit: the monitor dozes, or is about to (see the module docs).
+const MONITOR_ASLEEP: usize = 1 << (usize::BITS - 1);
 
 /// The searching/parked bookkeeping of one parallel scheduler.
 pub(crate) struct Idle {
     state: AtomicUsize,
     workers: usize,
     sleepers: Mutex<Vec<usize>>,
+    /// The monitor thread, registered by the monitor before it first dozes.
+    monitor: OnceLock<Thread>,
 }
 
 fn searching(state: usize) -> usize {
-    state >> SEARCH_SHIFT
+    (state >> SEARCH_SHIFT) & SEARCH_MASK
 }
 
 fn unparked(state: usize) -> usize {
@@ -71,7 +91,34 @@ impl Idle {
             state: AtomicUsize::new(workers),
             workers,
             sleepers: Mutex::new(Vec::with_capacity(workers)),
+            monitor: OnceLock::new(),
         }
+    }
+
+    /// A worker was counted awake again by a `fetch_add` that replaced
+    /// `prev`: if that was the first one awake while the monitor dozed,
+    /// wakes the monitor.
+    fn woke(&self, prev: usize) {
+        if prev & MONITOR_ASLEEP != 0
+            && unparked(prev) == 0
+            && let Some(monitor) = self.monitor.get()
+        {
+            monitor.unpark();
+        }
+    }
+
+    /// Monitor side: if no worker is awake, parks until one is counted
+    /// awake again (or the thread is unparked for another reason, such as
+    /// shutdown); `true` if it parked. See the module docs.
+    pub(crate) fn monitor_sleep(&self) -> bool {
+        self.monitor.get_or_init(thread::current);
+        let prev = self.state.fetch_or(MONITOR_ASLEEP, SeqCst);
+        let idle = unparked(prev) == 0;
+        if idle {
+            thread::park();
+        }
+        self.state.fetch_and(!MONITOR_ASLEEP, SeqCst);
+        idle
     }
 
     /// After pushing work: the worker to wake, if one must be woken. The
@@ -87,7 +134,8 @@ impl Idle {
             return None;
         }
         let index = sleepers.pop()?;
-        self.state.fetch_add(SEARCH_ONE + 1, SeqCst);
+        let prev = self.state.fetch_add(SEARCH_ONE + 1, SeqCst);
+        self.woke(prev);
         Some(index)
     }
 
@@ -128,7 +176,8 @@ impl Idle {
         match sleepers.iter().position(|&i| i == index) {
             Some(pos) => {
                 sleepers.swap_remove(pos);
-                self.state.fetch_add(1, SeqCst);
+                let prev = self.state.fetch_add(1, SeqCst);
+                self.woke(prev);
                 false
             }
             None => true,

@@ -431,6 +431,35 @@ fn unpark_racing_a_spin_before_park_is_not_lost() {
     });
 }
 
+/// The monitor dozes while every worker is parked (`Idle::monitor_sleep`);
+/// the worker counted awake again wakes it, whether a push woke that worker
+/// (`worker_to_notify`) or it woke by itself (`worker_from_parked`). A lost
+/// wake-up shows as a deadlock.
+fn monitor_dozes_while_a_worker_wakes(pushed: bool) {
+    model(move || {
+        let idle = Arc::new(crate::idle::Idle::new(1));
+        assert!(!idle.worker_to_parked(0, false));
+        let monitor = {
+            let idle = idle.clone();
+            thread::spawn(move || {
+                idle.monitor_sleep();
+            })
+        };
+        if pushed {
+            assert_eq!(idle.worker_to_notify(), Some(0));
+        } else {
+            assert!(!idle.worker_from_parked(0));
+        }
+        monitor.join().unwrap();
+    });
+}
+
+#[test]
+fn worker_waking_wakes_a_dozing_monitor() {
+    monitor_dozes_while_a_worker_wakes(true);
+    monitor_dozes_while_a_worker_wakes(false);
+}
+
 /// A poller with eventfd semantics: one thread at a time drives it; an
 /// interrupt stays pending until a driving thread's poll consumes it.
 struct FakePoller {

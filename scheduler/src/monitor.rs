@@ -29,6 +29,11 @@
 //! still running past the threshold is reported once from here, naming the
 //! task; the worker reports its duration again when it returns.
 //!
+//! While every worker of a parallel scheduler is parked, the monitor dozes
+//! instead, until one wakes ([`Idle::monitor_sleep`](crate::idle::Idle)):
+//! an idle runtime then makes no wake-ups at all. Its first check after
+//! the doze comes within `MAX_SLEEP`, as before it.
+//!
 //! Rejected: a per-poll timestamp written by the workers (a clock read per
 //! poll, ~20 ns, on every poll of every task); signals to interrupt the
 //! stuck thread (a poll cannot be preempted safely in Rust).
@@ -63,6 +68,12 @@ pub(crate) trait Watched {
     /// How the thread holding processor `index` has spent its time (see
     /// `os`): to tell a stuck poll from a preempted thread.
     fn sched_times(&self, index: usize) -> Option<(u64, u64)>;
+    /// If every processor's thread is parked, sleeps until one wakes (or
+    /// the monitor is unparked for shutdown) and returns `true`; otherwise
+    /// returns `false` at once.
+    fn sleep_while_idle(&self) -> bool {
+        false
+    }
 }
 
 /// The shortest sleep: Go's sysmon's 20 µs.
@@ -103,7 +114,11 @@ pub(crate) fn run(watched: &dyn Watched) {
         .collect();
     let mut sleep = MIN_SLEEP;
     while !watched.is_shutdown() {
-        thread::park_timeout(sleep);
+        // Quiet for a while and nothing running: doze until a worker wakes
+        // instead of checking every `MAX_SLEEP` (see `idle`).
+        if sleep < MAX_SLEEP || !watched.sleep_while_idle() {
+            thread::park_timeout(sleep);
+        }
         let now = Instant::now();
         let mut acted = false;
         let mut next_deadline: Option<Duration> = None;

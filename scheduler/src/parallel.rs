@@ -477,6 +477,10 @@ impl monitor::Watched for Watch {
     fn sched_times(&self, index: usize) -> Option<(u64, u64)> {
         crate::os::sched_times(self.0.slots[index].thread_id.load(Relaxed))
     }
+
+    fn sleep_while_idle(&self) -> bool {
+        self.0.idle.monitor_sleep()
+    }
 }
 
 impl Schedule for Arc<Shared> {

@@ -66,6 +66,18 @@ fn with_the_monitor_short_tasks_queued_behind_blocked_workers_run_promptly() {
     assert!(rt.metrics().spare_threads >= 1, "{:?}", rt.metrics());
 }
 
+/// With every worker parked the monitor dozes (see `idle`); the first
+/// worker to wake must wake it, or the stuck workers below would keep their
+/// queues for the whole block.
+#[test]
+fn after_an_idle_spell_the_monitor_still_hands_off_stuck_workers() {
+    let rt = runtime(true);
+    rt.block_on(spindle::time::sleep(Duration::from_millis(300)));
+    let took = short_tasks_behind_blocked_workers(&rt);
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(rt.metrics().spare_threads >= 1, "{:?}", rt.metrics());
+}
+
 #[test]
 fn without_the_monitor_short_tasks_wait_for_the_blocked_workers() {
     let rt = runtime(false);
