@@ -34,11 +34,12 @@
 //! in [`try_poll`](ReactorHandle::try_poll)), the
 //! backstop's checks back off from [`BACKSTOP`] to [`BACKSTOP_MAX`] (Go's
 //! sysmon backs off the same way): each check wakes a thread that, on a
-//! machine with every core busy, preempts a worker. And once a thread has
-//! blocked in `epoll_wait` for [`BACKSTOP_SLEEP_AFTER`], the backstop dozes
-//! until that turn ends ([`Doze`]): an idle runtime is then fully asleep. In the `tcp_echo`
+//! machine with every core busy, preempts a worker. In the `tcp_echo`
 //! latency pass a 1 ms check preempted a spindle worker ~640 times a pass
-//! (tokio's workers: none), about 80% of their preemptions.
+//! (tokio's workers: none), about 80% of their preemptions. And once a
+//! thread has blocked in `epoll_wait` for [`BACKSTOP_SLEEP_AFTER`], the
+//! backstop dozes until that turn ends ([`Doze`]): an idle runtime is then
+//! fully asleep.
 //!
 //! The reactor only ever calls `Waker::wake`: it knows nothing of tasks or
 //! workers, so a waker whose task runs on one thread or on many behaves the

@@ -53,9 +53,9 @@ struct State<J> {
     num_notify: usize,
     /// Threads started and not yet at the queue: each takes a job there.
     num_starting: usize,
-    /// A thread came back from a job to a non-empty queue since the queue
-    /// was last empty: the jobs are short next to a wake-up, and claims are
-    /// passed on one at a time (see [`Inner::pass_on`]).
+    /// The last thread to come back from a job found the queue non-empty:
+    /// the jobs are short next to a wake-up, and claims are passed on one
+    /// at a time (see [`Inner::pass_on`]).
     draining: bool,
     /// Set once by [`Pool::shutdown`]: no new jobs, no new threads.
     shutdown: bool,
