@@ -431,6 +431,75 @@ fn unpark_racing_a_spin_before_park_is_not_lost() {
     });
 }
 
+/// A single-thread config for models: no monitor, no IO driver.
+fn single_config() -> crate::Config {
+    crate::Config {
+        workers: 1,
+        thread_name: "model".into(),
+        thread_stack_size: None,
+        on_thread: Arc::new(|body: &mut dyn FnMut()| body()),
+        monitor: false,
+        handoff_after: std::time::Duration::from_millis(10),
+        slow_poll_threshold: None,
+        io_driver: None,
+    }
+}
+
+/// Single-thread mode: the `block_on` thread runs out of work, spins (one
+/// round under loom: `take_notified`, the inbox count) and parks, while
+/// another thread wakes its root future, either directly (the root waker's
+/// unpark) or through a task it spawns (the inbox push and its unpark; the
+/// task wakes the root). A lost wake-up shows as a deadlock.
+fn single_thread_woken_from_another_thread(through_a_task: bool) {
+    model(move || {
+        let handle = crate::single::Handle::new(&single_config()).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let root: Arc<Mutex<Option<Waker>>> = Arc::new(Mutex::new(None));
+        let finish = {
+            let (done, root) = (done.clone(), root.clone());
+            move || {
+                done.store(true, SeqCst);
+                if let Some(waker) = root.lock().take() {
+                    waker.wake();
+                }
+            }
+        };
+        let other = {
+            let handle = handle.clone();
+            thread::spawn(move || {
+                if through_a_task {
+                    drop(handle.spawn(async move { finish() }, TaskMeta::here()));
+                } else {
+                    finish();
+                }
+            })
+        };
+        handle.block_on(std::future::poll_fn(|cx| {
+            if done.load(SeqCst) {
+                return Poll::Ready(());
+            }
+            *root.lock() = Some(cx.waker().clone());
+            if done.load(SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        other.join().unwrap();
+        handle.shutdown();
+    });
+}
+
+#[test]
+fn single_thread_task_spawned_from_another_thread_is_run() {
+    single_thread_woken_from_another_thread(true);
+}
+
+#[test]
+fn single_thread_root_woken_from_another_thread_is_polled() {
+    single_thread_woken_from_another_thread(false);
+}
+
 /// The monitor dozes while every worker is parked (`Idle::monitor_sleep`);
 /// the worker counted awake again wakes it, whether a push woke that worker
 /// (`worker_to_notify`) or it woke by itself (`worker_from_parked`). A lost

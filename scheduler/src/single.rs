@@ -31,11 +31,10 @@ use std::sync::atomic::AtomicU64;
 use std::thread;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 use crate::block_on::{self, Drive, EVENT_INTERVAL};
 use crate::claim::{Claim, Sample};
 use crate::local::LocalQueue;
+use crate::loom::Mutex;
 use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::metrics::{Metrics, WorkerStats};
 use crate::monitor;
@@ -95,10 +94,18 @@ impl std::fmt::Debug for Handle {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// The scheduler whose core this thread holds, and the core.
     static DRIVING: Cell<*const Shared> = const { Cell::new(ptr::null()) };
     static CORE: RefCell<Option<Box<Core>>> = const { RefCell::new(None) };
+}
+
+// loom's `thread_local!` takes no `const {}`; each model thread gets its own.
+#[cfg(loom)]
+loom::thread_local! {
+    static DRIVING: Cell<*const Shared> = Cell::new(ptr::null());
+    static CORE: RefCell<Option<Box<Core>>> = RefCell::new(None);
 }
 
 impl Handle {
