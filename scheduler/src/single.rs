@@ -341,17 +341,13 @@ impl Driver<'_> {
         let Some(spin) = Spin::start(&self.shared.spin_off) else {
             return false;
         };
-        loop {
-            if self.parker.take_notified()
+        spin.until(&self.shared.spin_off, &self.shared.shutdown, || {
+            (self.parker.take_notified()
                 || self.shared.remote_len.load(SeqCst) > 0
-                || self.parker.poll_io_now()
-            {
-                return true;
-            }
-            if spin.spun_out() || !spin.pause_round(&self.shared.spin_off, &self.shared.shutdown) {
-                return false;
-            }
-        }
+                || self.parker.poll_io_now())
+            .then_some(())
+        })
+        .is_some()
     }
 }
 

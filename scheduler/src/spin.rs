@@ -131,6 +131,25 @@ impl Spin {
         Some(Spin {})
     }
 
+    /// Calls `look` until it finds something (returned), with a round
+    /// ([`pause_round`](Self::pause_round)) between calls; `None` once the
+    /// spin has lasted [`SPIN`] or a round says stop.
+    pub(crate) fn until<T>(
+        &self,
+        off: &SpinOff,
+        shutdown: &AtomicBool,
+        mut look: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            if let Some(found) = look() {
+                return Some(found);
+            }
+            if self.spun_out() || !self.pause_round(off, shutdown) {
+                return None;
+            }
+        }
+    }
+
     /// Waits out one round, yielding the CPU to any other runnable thread.
     /// `false` to stop spinning: `shutdown` is set, or a yield came back
     /// after [`SPIN_PREEMPTED`] (spinning is then turned off in `off`).
@@ -162,13 +181,13 @@ impl Spin {
 
     /// Whether the spin has lasted [`SPIN`]: time to park.
     #[cfg(not(loom))]
-    pub(crate) fn spun_out(&self) -> bool {
+    fn spun_out(&self) -> bool {
         self.start.elapsed() >= SPIN
     }
 
     /// Under loom a spin is one round.
     #[cfg(loom)]
-    pub(crate) fn spun_out(&self) -> bool {
+    fn spun_out(&self) -> bool {
         true
     }
 }

@@ -407,26 +407,24 @@ fn spin(shared: &Shared, slot: &Slot, ctx: &MachineCtx, pinned: &LocalQueue) -> 
         return None;
     }
     let spin = Spin::start(&shared.spin_off)?;
-    loop {
-        if !spin.pause_round(&shared.spin_off, &shared.shutdown) {
-            return None;
-        }
+    // The search just looked everywhere: the first look comes after a round.
+    if !spin.pause_round(&shared.spin_off, &shared.shutdown) {
+        return None;
+    }
+    spin.until(&shared.spin_off, &shared.shutdown, || {
         if !shared.injector.is_empty() || pinned.has_tasks() {
             // SAFETY: as above; the reference ends with this block.
             if let Some(task) = unsafe { slot.core() }.next_task(shared, pinned) {
                 return Some(task);
             }
         }
-        let found = ctx.dispatch_io(|| slot.parker.poll_io_now());
-        // SAFETY: as above; no reference was live while `poll_io_now`
-        // pushed the tasks it woke onto this processor.
-        if found && let Some(task) = unsafe { slot.core() }.next_task(shared, pinned) {
-            return Some(task);
+        if ctx.dispatch_io(|| slot.parker.poll_io_now()) {
+            // SAFETY: as above; no reference was live while `poll_io_now`
+            // pushed the tasks it woke onto this processor.
+            return unsafe { slot.core() }.next_task(shared, pinned);
         }
-        if spin.spun_out() {
-            return None;
-        }
-    }
+        None
+    })
 }
 
 /// Waits without a slot until the monitor hands this machine one (returned)
