@@ -16,21 +16,26 @@ use std::task::{Context, Poll};
 /// task's slice in the tens of microseconds for typical socket reads.
 pub const BUDGET: u16 = 128;
 
-/// No budget in force (not inside a task poll).
-const UNCONSTRAINED: u16 = u16::MAX;
+/// The count outside a task poll: one that no thread can spend (at a
+/// billion operations a second it lasts 584 years), so that outside a poll
+/// every operation proceeds without a separate "no budget" test.
+const UNCONSTRAINED: u64 = u64::MAX;
 
-thread_local!(static REMAINING: Cell<u16> = const { Cell::new(UNCONSTRAINED) });
+// One count for both cases keeps the check a load, a test and a decrement:
+// a "no budget" sentinel tested on every operation cost two more
+// instructions per queue operation inside a poll.
+thread_local!(static REMAINING: Cell<u64> = const { Cell::new(UNCONSTRAINED) });
 
 /// Runs `f` (one task poll) with a fresh budget.
 #[inline]
 pub fn budget<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(u16);
+    struct Restore(u64);
     impl Drop for Restore {
         fn drop(&mut self) {
             REMAINING.with(|r| r.set(self.0));
         }
     }
-    let _restore = Restore(REMAINING.with(|r| r.replace(BUDGET)));
+    let _restore = Restore(REMAINING.with(|r| r.replace(u64::from(BUDGET))));
     f()
 }
 
@@ -39,7 +44,6 @@ pub fn budget<R>(f: impl FnOnce() -> R) -> R {
 #[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     REMAINING.with(|r| match r.get() {
-        UNCONSTRAINED => Poll::Ready(()),
         0 => {
             cx.waker().wake_by_ref();
             Poll::Pending
