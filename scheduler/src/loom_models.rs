@@ -6,6 +6,7 @@
 //! | `wake_races_completion_and_join` | task state: wake vs poll vs join-waker registration | lost wake (deadlock), output read twice or lost |
 //! | `abort_races_wake_and_run` | task state: abort vs wake vs run | future dropped twice or never, poll after cancel |
 //! | `join_handle_drop_races_completion` | task state: `JOIN_INTEREST` vs `COMPLETE` | output leaked or dropped twice |
+//! | `self_wake_races_{a_wake_from_another_thread,an_abort_and_a_wake}` | task state: a self-wake (thread-local, folded into the poll's end) vs a wake or abort through the state word | lost wake (task never completes), a second queue entry, cell leaked |
 //! | `task_pushed_while_{the,two}_worker(s)_go_idle_is_run` | idle + park: real worker loops vs injector push | worker asleep with a task queued (deadlock) |
 //! | `lifo_slot_races_a_thief` | LIFO slot + local queue vs steal | a task run twice or lost |
 //! | `unpark_reaches_a_thread_about_to_drive` | park driving the IO poller vs unpark (interrupt) | a thread asleep in the poller after its unpark (deadlock) |
@@ -217,6 +218,74 @@ fn join_handle_drop_races_completion() {
         );
         assert_freed(&s.sched);
     });
+}
+
+/// Wakes itself during its first two polls (`wake_by_ref`, then `wake` on
+/// a clone: the thread-local self-wake of `task::current`), stores its waker
+/// each poll, and completes once `flag` is set.
+struct SelfWake {
+    polls: usize,
+    flag: Arc<AtomicBool>,
+    slot: Arc<Mutex<Option<Waker>>>,
+    _future_drops: Counted,
+}
+
+impl Future for SelfWake {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.polls += 1;
+        *self.slot.lock() = Some(cx.waker().clone());
+        match self.polls {
+            1 => cx.waker().wake_by_ref(),
+            2 => cx.waker().clone().wake(),
+            _ if self.flag.load(SeqCst) => return Poll::Ready(()),
+            _ => {}
+        }
+        Poll::Pending
+    }
+}
+
+/// A task that wakes itself during its polls, while another thread sets
+/// its flag and wakes it (and, with `abort`, this thread aborts it). The
+/// self-wake is recorded in a thread-local and folded into the CAS that
+/// ends the poll, so it must compose with a wake or an abort through the
+/// state word: the task completes (or is cancelled) once, is never lost,
+/// and its cell is freed.
+fn self_wake_races_another_thread(abort: bool) {
+    model(move || {
+        let sched = TestSched::new();
+        let flag = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(Mutex::new(None));
+        let future_drops = Arc::new(AtomicUsize::new(0));
+        let join = sched.spawn(SelfWake {
+            polls: 0,
+            flag: flag.clone(),
+            slot: slot.clone(),
+            _future_drops: Counted(future_drops.clone()),
+        });
+        let waker_thread = wake_and_run(flag, slot.clone(), sched.clone());
+        if abort {
+            join.abort();
+        }
+        sched.run_all();
+        waker_thread.join().unwrap();
+        sched.run_all();
+        let res = futures_now(join).expect("finished after every queued run");
+        assert!(res.is_ok() || (abort && res.unwrap_err().is_cancelled()));
+        drop(slot.lock().take());
+        assert_eq!(future_drops.load(SeqCst), 1);
+        assert_freed(&sched);
+    });
+}
+
+#[test]
+fn self_wake_races_a_wake_from_another_thread() {
+    self_wake_races_another_thread(false);
+}
+
+#[test]
+fn self_wake_races_an_abort_and_a_wake() {
+    self_wake_races_another_thread(true);
 }
 
 /// Polls once with a no-op waker.

@@ -218,6 +218,92 @@ fn abort_during_a_poll_cancels_after_that_poll() {
     });
 }
 
+/// Pending for `wakes` polls, each time waking itself in the way `how`
+/// says; counts its polls.
+struct WakesItself {
+    wakes: usize,
+    how: fn(&std::task::Waker),
+    polls: Arc<AtomicUsize>,
+}
+
+impl std::future::Future for WakesItself {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.polls.fetch_add(1, SeqCst);
+        if self.wakes == 0 {
+            return std::task::Poll::Ready(());
+        }
+        self.wakes -= 1;
+        (self.how)(cx.waker());
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+// The by-value wake of a clone is one of the paths under test.
+#[allow(clippy::waker_clone_wake)]
+fn a_task_that_wakes_itself_in_its_poll_is_polled_once_more_per_wake() {
+    // A wake by the thread polling the task skips the state word (see
+    // `task::current`): each way of waking must still bring exactly one
+    // more poll, and none once the task is done.
+    let ways: [fn(&std::task::Waker); 3] = [
+        |w| w.wake_by_ref(),
+        |w| w.clone().wake(),
+        // Twice in one poll is still one more poll.
+        |w| {
+            w.wake_by_ref();
+            w.clone().wake();
+        },
+    ];
+    both_modes(move |_| async move {
+        for how in ways {
+            let polls = Arc::new(AtomicUsize::new(0));
+            let h = spawn(WakesItself {
+                wakes: 100,
+                how,
+                polls: polls.clone(),
+            });
+            spindle::wait_for(Duration::from_secs(10), h)
+                .await
+                .expect("a self-wake was lost")
+                .unwrap();
+            assert_eq!(polls.load(SeqCst), 101);
+            yield_now().await;
+            assert_eq!(polls.load(SeqCst), 101, "no poll after completion");
+        }
+    });
+}
+
+#[test]
+fn a_task_woken_inside_another_tasks_poll_on_the_same_thread_runs() {
+    both_modes(|_| async {
+        let slot: Arc<std::sync::Mutex<Option<std::task::Waker>>> = Arc::default();
+        let s = slot.clone();
+        let waiter = spawn(std::future::poll_fn(move |cx| {
+            let mut s = s.lock().unwrap();
+            if s.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                // Woken by the waker it stored: done.
+                return std::task::Poll::Ready(());
+            }
+            *s = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        }));
+        while slot.lock().unwrap().is_none() {
+            yield_now().await;
+        }
+        // This task's poll wakes the waiter on whatever thread runs it.
+        let waker = slot.lock().unwrap().clone().unwrap();
+        spawn(async move { waker.wake() }).await.unwrap();
+        spindle::wait_for(Duration::from_secs(10), waiter)
+            .await
+            .expect("the wake was lost")
+            .unwrap();
+    });
+}
+
 #[test]
 fn abort_after_completion_keeps_the_output() {
     both_modes(|_| async {

@@ -378,25 +378,96 @@ pub fn current_id() -> Option<TaskId> {
 }
 
 pub(crate) mod current {
-    //! Which task this thread is polling, for `task::current_id()`.
+    //! Which task this thread is polling: its id, for `task::current_id()`,
+    //! and its cell, so that a wake of that very task during its poll (a
+    //! `yield_now`, a budget-forced yield, a resource ready at once) is a
+    //! thread-local flag instead of a compare-and-swap on the state word.
+    //!
+    //! The flag is sound because the thread that set it is the one holding
+    //! `RUNNING`: when the poll returns `Pending`, `raw::run` reads the flag
+    //! and folds it into the same CAS that ends the poll
+    //! (`State::transition_to_idle`), which is where a `NOTIFIED` bit set by
+    //! the wake would have been read. A wake from any other thread, or of
+    //! any other task, still goes through the state word.
     use super::TaskId;
+    use super::raw::Header;
     use std::cell::Cell;
+    use std::ptr::{self, NonNull};
 
-    thread_local!(static CURRENT: Cell<Option<TaskId>> = const { Cell::new(None) });
+    struct Polling {
+        id: Cell<Option<TaskId>>,
+        task: Cell<*const Header>,
+        woken: Cell<bool>,
+    }
 
-    pub(crate) struct Guard(Option<TaskId>);
+    #[cfg(not(loom))]
+    thread_local!(static POLLING: Polling = const {
+        Polling {
+            id: Cell::new(None),
+            task: Cell::new(ptr::null()),
+            woken: Cell::new(false),
+        }
+    });
 
-    pub(crate) fn enter(id: TaskId) -> Guard {
-        Guard(CURRENT.with(|c| c.replace(Some(id))))
+    // loom's `thread_local!` takes no `const {}`; each model thread gets its own.
+    #[cfg(loom)]
+    loom::thread_local!(static POLLING: Polling = Polling {
+        id: Cell::new(None),
+        task: Cell::new(ptr::null()),
+        woken: Cell::new(false),
+    });
+
+    /// The poll in progress on this thread; restores the outer one (a task
+    /// polled inside another executor inside a task) when dropped.
+    pub(crate) struct Guard {
+        id: Option<TaskId>,
+        task: *const Header,
+        woken: bool,
+    }
+
+    /// Marks this thread as polling `task` (with id `id`).
+    #[inline]
+    pub(crate) fn enter(id: TaskId, task: NonNull<Header>) -> Guard {
+        POLLING.with(|p| Guard {
+            id: p.id.replace(Some(id)),
+            task: p.task.replace(task.as_ptr()),
+            woken: p.woken.replace(false),
+        })
+    }
+
+    impl Guard {
+        /// Ends the poll; whether the task woke itself during it.
+        #[inline]
+        pub(crate) fn exit(self) -> bool {
+            POLLING.with(|p| p.woken.get())
+        }
+    }
+
+    /// A wake of `task`: if this thread is polling it, records the wake for
+    /// the poll's end and returns `true`; otherwise `false` (the caller
+    /// must go through the state word).
+    #[inline]
+    pub(crate) fn wake_self(task: NonNull<Header>) -> bool {
+        POLLING.with(|p| {
+            let me = ptr::eq(p.task.get(), task.as_ptr());
+            if me {
+                p.woken.set(true);
+            }
+            me
+        })
     }
 
     pub(crate) fn get() -> Option<TaskId> {
-        CURRENT.with(Cell::get)
+        POLLING.with(|p| p.id.get())
     }
 
     impl Drop for Guard {
         fn drop(&mut self) {
-            CURRENT.with(|c| c.set(self.0));
+            POLLING.with(|p| {
+                p.id.set(self.id);
+                p.task.set(self.task);
+                p.woken.set(self.woken);
+            });
         }
     }
 }

@@ -287,14 +287,16 @@ unsafe fn run<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the cell outlives the poll (we hold a reference).
     let waker = ManuallyDrop::new(unsafe { waker::borrowed(ptr) });
     let mut cx = Context::from_waker(&waker);
-    let _task = super::current::enter(cell.header.id);
+    let polling = super::current::enter(cell.header.id, ptr);
     let polls = &cell.header.stats.polls;
     polls.store(polls.load(Relaxed) + 1, Relaxed);
-    if cell.poll_future(&mut cx).is_ready() {
+    let poll = cell.poll_future(&mut cx);
+    let woke_itself = polling.exit();
+    if poll.is_ready() {
         cell.complete();
         return;
     }
-    match state.transition_to_idle() {
+    match state.transition_to_idle(woke_itself) {
         ToIdle::Idle => {}
         // SAFETY: the queue's reference moves to the new `Notified`.
         ToIdle::Notified => unsafe { schedule::<F, S>(ptr, true) },
@@ -409,6 +411,10 @@ unsafe fn cancel_in_place<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>
 /// # Safety
 /// `ptr` must be a live task and the caller must hold a reference.
 pub(crate) unsafe fn wake_by_ref(ptr: NonNull<Header>) {
+    if super::current::wake_self(ptr) {
+        // This thread polls the task: `run` re-submits it after the poll.
+        return;
+    }
     // SAFETY: the caller holds a reference.
     let header = unsafe { ptr.as_ref() };
     if header.state.transition_to_notified_by_ref() == ToNotified::Submit {
@@ -422,6 +428,12 @@ pub(crate) unsafe fn wake_by_ref(ptr: NonNull<Header>) {
 /// # Safety
 /// `ptr` must be a live task and the caller gives up one reference.
 pub(crate) unsafe fn wake_by_val(ptr: NonNull<Header>) {
+    if super::current::wake_self(ptr) {
+        // As in `wake_by_ref`; the poll's own reference keeps the task
+        // alive, so this one is never the last.
+        // SAFETY: the caller gives up its reference.
+        return unsafe { drop_reference(ptr) };
+    }
     // SAFETY: the caller's reference keeps the header alive until released.
     let header = unsafe { ptr.as_ref() };
     match header.state.transition_to_notified_by_val() {

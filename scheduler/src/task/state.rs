@@ -13,7 +13,9 @@
 //! * `NOTIFIED` — a wake is pending. While it is set and `RUNNING` is not, a
 //!   `Notified` handle for the task sits in exactly one run queue; while
 //!   `RUNNING` is also set, the poller re-submits the task when its poll ends.
-//!   This is what makes "at most one queue entry per task" hold.
+//!   This is what makes "at most one queue entry per task" hold. A wake by
+//!   the polling thread itself does not touch the word: the poller sets
+//!   `NOTIFIED` for it when the poll ends (see `task::current`).
 //! * `COMPLETE` — the output (or the `JoinError`) is stored, or was dropped.
 //!   Set once, never cleared.
 //! * `CANCELLED` — abort was requested; the next thread to hold `RUNNING`
@@ -146,6 +148,7 @@ impl State {
     }
 
     /// Called with the queue's reference in hand.
+    #[inline]
     pub(crate) fn transition_to_running(&self) -> ToRunning {
         self.update(|cur| {
             if cur & (RUNNING | COMPLETE) != 0 {
@@ -161,17 +164,20 @@ impl State {
         })
     }
 
-    /// After a `Pending` poll. On `Idle` the queue's reference is dropped
-    /// in the same CAS, so the caller must not touch the task afterwards
-    /// unless it holds another reference.
-    pub(crate) fn transition_to_idle(&self) -> ToIdle {
+    /// After a `Pending` poll; `woke_itself` is a wake by the polling
+    /// thread during the poll, which counts as `NOTIFIED` (see
+    /// `task::current`). On `Idle` the queue's reference is dropped in the
+    /// same CAS, so the caller must not touch the task afterwards unless it
+    /// holds another reference.
+    #[inline]
+    pub(crate) fn transition_to_idle(&self, woke_itself: bool) -> ToIdle {
         self.update(|cur| {
             debug_assert!(cur & RUNNING != 0);
             if cur & CANCELLED != 0 {
                 return (None, ToIdle::Cancel);
             }
-            if cur & NOTIFIED != 0 {
-                return (Some(cur & !RUNNING), ToIdle::Notified);
+            if woke_itself || cur & NOTIFIED != 0 {
+                return (Some((cur & !RUNNING) | NOTIFIED), ToIdle::Notified);
             }
             debug_assert!(cur >> REF_SHIFT >= 1);
             (Some((cur & !RUNNING) - REF_ONE), ToIdle::Idle)
