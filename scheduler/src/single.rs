@@ -65,7 +65,8 @@ struct Core {
 pub(crate) struct Shared {
     remote: Mutex<Remote>,
     remote_len: AtomicUsize,
-    core: Mutex<Option<Box<Core>>>,
+    /// The core while no thread drives.
+    core: Mutex<Option<Box<RefCell<Core>>>>,
     owned: OwnedTasks,
     stats: WorkerStats,
     shutdown: AtomicBool,
@@ -94,18 +95,34 @@ impl std::fmt::Debug for Handle {
     }
 }
 
+// The scheduler whose core this thread holds, and the core: raw pointers
+// into the `Driver` that holds it, set while it does. Plain pointers keep
+// each access one thread-local load: a thread-local that owns the core has
+// a destructor, and every access to such a one checks its registration
+// first (that cost a sixth of the scheduler's time per poll).
 #[cfg(not(loom))]
 thread_local! {
-    /// The scheduler whose core this thread holds, and the core.
     static DRIVING: Cell<*const Shared> = const { Cell::new(ptr::null()) };
-    static CORE: RefCell<Option<Box<Core>>> = const { RefCell::new(None) };
+    static CORE: Cell<*const RefCell<Core>> = const { Cell::new(ptr::null()) };
 }
 
 // loom's `thread_local!` takes no `const {}`; each model thread gets its own.
 #[cfg(loom)]
 loom::thread_local! {
     static DRIVING: Cell<*const Shared> = Cell::new(ptr::null());
-    static CORE: RefCell<Option<Box<Core>>> = RefCell::new(None);
+    static CORE: Cell<*const RefCell<Core>> = Cell::new(ptr::null());
+}
+
+/// Runs `f` with the core this thread holds, if it holds one.
+#[inline]
+fn with_core<R>(f: impl FnOnce(Option<&RefCell<Core>>) -> R) -> R {
+    let core = CORE.with(Cell::get);
+    // SAFETY: `CORE` is non-null only between `Driver::try_take_core`, which
+    // points it at the box the driver then owns, and `Driver::drop`, which
+    // clears it before giving the box back; the driver lives on this
+    // thread's stack for the whole time, and `f` cannot drop it. The
+    // `RefCell` catches any nested access.
+    f(unsafe { core.as_ref() })
 }
 
 impl Handle {
@@ -121,11 +138,11 @@ impl Handle {
                     waiters: Vec::new(),
                 }),
                 remote_len: AtomicUsize::new(0),
-                core: Mutex::new(Some(Box::new(Core {
+                core: Mutex::new(Some(Box::new(RefCell::new(Core {
                     queue: VecDeque::new(),
                     yielded: false,
                     tick: 0,
-                }))),
+                })))),
                 owned: OwnedTasks::new(1),
                 stats: WorkerStats::default(),
                 shutdown: AtomicBool::new(false),
@@ -169,7 +186,7 @@ impl Handle {
         let mut driver = Driver {
             shared: &self.shared,
             parker: parker.clone(),
-            holds_core: false,
+            core: None,
         };
         block_on::block_on(future, parker, &mut driver)
     }
@@ -199,7 +216,7 @@ impl Handle {
             .core
             .lock()
             .as_ref()
-            .map_or(0, |c| c.queue.len());
+            .map_or(0, |c| c.borrow().queue.len());
         Metrics {
             workers: vec![worker],
             injector_depth: self.shared.remote_len.load(Relaxed),
@@ -228,6 +245,7 @@ impl Handle {
 }
 
 impl Shared {
+    #[inline]
     fn pop_remote(&self) -> Option<Notified> {
         if self.remote_len.load(Acquire) == 0 {
             return None;
@@ -244,16 +262,13 @@ impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified, yielded: bool) {
         let here = DRIVING.with(|d| ptr::eq(d.get(), Arc::as_ptr(self)));
         let task = if here {
-            CORE.with(|c| match c.try_borrow_mut() {
-                Ok(mut core) => match core.as_mut() {
-                    Some(core) => {
-                        core.yielded |= yielded;
-                        core.queue.push_back(task);
-                        None
-                    }
-                    None => Some(task),
-                },
-                Err(_) => Some(task),
+            with_core(|core| match core.map(RefCell::try_borrow_mut) {
+                Some(Ok(mut core)) => {
+                    core.yielded |= yielded;
+                    core.queue.push_back(task);
+                    None
+                }
+                _ => Some(task),
             })
         } else {
             Some(task)
@@ -278,12 +293,17 @@ impl Schedule for Arc<Shared> {
 struct Driver<'a> {
     shared: &'a Arc<Shared>,
     parker: Arc<Parker>,
-    holds_core: bool,
+    /// The core, while this thread holds it (`CORE` points into the box).
+    core: Option<Box<RefCell<Core>>>,
 }
 
 impl Driver<'_> {
+    fn holds_core(&self) -> bool {
+        self.core.is_some()
+    }
+
     fn try_take_core(&mut self) {
-        if self.holds_core || self.shared.shutdown.load(Acquire) {
+        if self.holds_core() || self.shared.shutdown.load(Acquire) {
             return;
         }
         let Some(core) = self.shared.core.lock().take() else {
@@ -293,42 +313,32 @@ impl Driver<'_> {
             }
             return;
         };
-        CORE.with(|c| *c.borrow_mut() = Some(core));
+        CORE.with(|c| c.set(&*core));
+        self.core = Some(core);
         DRIVING.with(|d| d.set(Arc::as_ptr(self.shared)));
         let mut remote = self.shared.remote.lock();
         remote.driver = Some(self.parker.clone());
         remote.waiters.retain(|p| !Arc::ptr_eq(p, &self.parker));
-        self.holds_core = true;
     }
 
-    /// The next task and its poll tick.
+    /// The next task and its poll tick. Without the core (another thread
+    /// drives): pinned tasks only, off the poll clock.
     fn next_task(&self, pinned: &LocalQueue) -> Option<(Notified, u64)> {
-        let (task, tick) = CORE.with(|c| {
-            let mut core = c.borrow_mut();
-            let Some(core) = core.as_mut() else {
-                return (None, 0);
-            };
-            let tick = core.tick + 1;
-            let task = if std::mem::take(&mut core.yielded)
-                || tick.is_multiple_of(u64::from(INJECTOR_INTERVAL))
-            {
-                self.shared.pop_remote().or_else(|| core.queue.pop_front())
-            } else {
-                core.queue.pop_front().or_else(|| self.shared.pop_remote())
-            }
-            .or_else(|| pinned.pop());
-            if task.is_some() {
-                core.tick = tick;
-            }
-            (task, tick)
-        });
-        match task {
-            Some(task) => Some((task, tick)),
-            // Without the core (another thread drives): pinned tasks only,
-            // off the poll clock.
-            None if !self.holds_core => pinned.pop().map(|t| (t, 0)),
-            None => None,
+        let Some(core) = &self.core else {
+            return pinned.pop().map(|t| (t, 0));
+        };
+        let mut core = core.borrow_mut();
+        let tick = core.tick + 1;
+        let task = if std::mem::take(&mut core.yielded)
+            || tick.is_multiple_of(u64::from(INJECTOR_INTERVAL))
+        {
+            self.shared.pop_remote().or_else(|| core.queue.pop_front())
+        } else {
+            core.queue.pop_front().or_else(|| self.shared.pop_remote())
         }
+        .or_else(|| pinned.pop())?;
+        core.tick = tick;
+        Some((task, tick))
     }
 
     /// The core's thread found nothing to run: it keeps looking for up to
@@ -376,7 +386,7 @@ impl Drive for Driver<'_> {
             }
             ran += 1;
         }
-        if ran == EVENT_INTERVAL && self.holds_core {
+        if ran == EVENT_INTERVAL && self.holds_core() {
             // Busy: look at IO without blocking (tokio's `park_yield`), so
             // events need not wait for the queue to drain or for the
             // reactor's backstop; the woken tasks join this queue.
@@ -386,8 +396,8 @@ impl Drive for Driver<'_> {
     }
 
     fn may_park(&mut self) -> bool {
-        let idle = !self.holds_core || self.shared.remote_len.load(SeqCst) == 0;
-        if idle && self.holds_core && self.spin() {
+        let idle = !self.holds_core() || self.shared.remote_len.load(SeqCst) == 0;
+        if idle && self.holds_core() && self.spin() {
             return false;
         }
         if idle {
@@ -399,14 +409,14 @@ impl Drive for Driver<'_> {
 
 impl Drop for Driver<'_> {
     fn drop(&mut self) {
-        if !self.holds_core {
+        let Some(core) = self.core.take() else {
             let mut remote = self.shared.remote.lock();
             remote.waiters.retain(|p| !Arc::ptr_eq(p, &self.parker));
             return;
-        }
+        };
         DRIVING.with(|d| d.set(ptr::null()));
-        let core = CORE.with(|c| c.borrow_mut().take());
-        *self.shared.core.lock() = core;
+        CORE.with(|c| c.set(ptr::null()));
+        *self.shared.core.lock() = Some(core);
         let mut remote = self.shared.remote.lock();
         remote.driver = None;
         for waiter in remote.waiters.drain(..) {
