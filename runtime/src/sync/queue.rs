@@ -334,10 +334,28 @@ impl<T, S: Store<T>> Items<T, S> {
 
     /// Adds `item`, or gives it back if `maxsize` items are held (the store
     /// counts given-back items, the ring does not: they are already over).
+    #[inline]
     fn push(&self, item: T, maxsize: usize) -> Result<(), T> {
-        if let Some(ring) = &self.ring {
-            return ring.push(item);
+        match &self.ring {
+            Some(ring) => ring.push(item),
+            None => self.push_store(item, maxsize),
         }
+    }
+
+    /// Takes the next item out: a given-back one first.
+    #[inline]
+    fn pop(&self) -> Option<T> {
+        match &self.ring {
+            Some(ring) if self.stored.load(Ordering::Relaxed) == 0 => ring.pop(),
+            _ => self.pop_store(),
+        }
+    }
+
+    // The store's paths stay out of line: inlined, their lock made the
+    // ring's fast path save and restore every register (a third of a
+    // pop's time in one build).
+    #[inline(never)]
+    fn push_store(&self, item: T, maxsize: usize) -> Result<(), T> {
         let mut store = self.store.lock();
         if maxsize > 0 && store.len() >= maxsize {
             return Err(item);
@@ -347,15 +365,14 @@ impl<T, S: Store<T>> Items<T, S> {
         Ok(())
     }
 
-    /// Takes the next item out: a given-back one first.
-    fn pop(&self) -> Option<T> {
-        if self.ring.is_none() || self.stored.load(Ordering::Relaxed) > 0 {
-            let mut store = self.store.lock();
-            if let Some(item) = store.pop() {
-                self.stored.store(store.len(), Ordering::Relaxed);
-                return Some(item);
-            }
+    #[inline(never)]
+    fn pop_store(&self) -> Option<T> {
+        let mut store = self.store.lock();
+        if let Some(item) = store.pop() {
+            self.stored.store(store.len(), Ordering::Relaxed);
+            return Some(item);
         }
+        drop(store);
         self.ring.as_ref()?.pop()
     }
 
@@ -710,10 +727,20 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
 }
 
 impl<T, S: Store<T>> Drop for Put<'_, T, S> {
+    // Inline, so that dropping a put that never waited (nearly every one)
+    // costs one test where it is awaited.
+    #[inline]
     fn drop(&mut self) {
-        if !self.waiter.is_registered() {
-            return;
+        if self.waiter.is_registered() {
+            self.leave();
         }
+    }
+}
+
+impl<T, S: Store<T>> Put<'_, T, S> {
+    /// Takes a waiting put off the putters' list (it is being dropped).
+    #[inline(never)]
+    fn leave(&mut self) {
         let removed = {
             let mut w = self.queue.waiters.lock();
             let removed = self.waiter.cancel(&mut w.putters);
@@ -757,10 +784,20 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
 }
 
 impl<T, S: Store<T>> Drop for Get<'_, T, S> {
+    // Inline for the same reason as `Put`'s.
+    #[inline]
     fn drop(&mut self) {
-        if !self.waiter.is_registered() {
-            return;
+        if self.waiter.is_registered() {
+            self.leave();
         }
+    }
+}
+
+impl<T, S: Store<T>> Get<'_, T, S> {
+    /// Takes a waiting get off the getters' list (it is being dropped),
+    /// passing on an item it was already handed.
+    #[inline(never)]
+    fn leave(&mut self) {
         let mut wakes = WakeList::new();
         {
             let mut w = self.queue.waiters.lock();
