@@ -7,6 +7,7 @@
 //! | `abort_races_wake_and_run` | task state: abort vs wake vs run | future dropped twice or never, poll after cancel |
 //! | `join_handle_drop_races_completion` | task state: `JOIN_INTEREST` vs `COMPLETE` | output leaked or dropped twice |
 //! | `self_wake_races_{a_wake_from_another_thread,an_abort_and_a_wake}` | task state: a self-wake (thread-local, folded into the poll's end) vs a wake or abort through the state word | lost wake (task never completes), a second queue entry, cell leaked |
+//! | `self_wake_races_shutdown` | a self-woken task re-queued vs owned-list shutdown and the queues' drop | future never dropped or dropped twice, join never resolved, cell leaked |
 //! | `task_pushed_while_{the,two}_worker(s)_go_idle_is_run` | idle + park: real worker loops vs injector push | worker asleep with a task queued (deadlock) |
 //! | `lifo_slot_races_a_thief` | LIFO slot + local queue vs steal | a task run twice or lost |
 //! | `unpark_reaches_a_thread_about_to_drive` | park driving the IO poller vs unpark (interrupt) | a thread asleep in the poller after its unpark (deadlock) |
@@ -274,6 +275,43 @@ fn self_wake_races_another_thread(abort: bool) {
         assert!(res.is_ok() || (abort && res.unwrap_err().is_cancelled()));
         drop(slot.lock().take());
         assert_eq!(future_drops.load(SeqCst), 1);
+        assert_freed(&sched);
+    });
+}
+
+/// A task that wakes itself (re-queued when its poll ends) while another
+/// thread shuts the scheduler down: closes the owned list, cancelling what
+/// it can claim, then drops every queued handle, as the schedulers do.
+/// Whichever comes first, the future is dropped exactly once, the join
+/// handle resolves, and the cell is freed.
+#[test]
+fn self_wake_races_shutdown() {
+    model(|| {
+        let sched = TestSched::new();
+        let flag = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(Mutex::new(None));
+        let future_drops = Arc::new(AtomicUsize::new(0));
+        let join = sched.spawn(SelfWake {
+            polls: 0,
+            flag,
+            slot: slot.clone(),
+            _future_drops: Counted(future_drops.clone()),
+        });
+        let shutdown = {
+            let sched = sched.clone();
+            thread::spawn(move || {
+                sched.owned.close_and_drain(|task| task.shutdown());
+                let queued = std::mem::take(&mut *sched.queue.lock());
+                drop(queued);
+            })
+        };
+        sched.run_all();
+        shutdown.join().unwrap();
+        sched.run_all();
+        drop(slot.lock().take());
+        assert_eq!(future_drops.load(SeqCst), 1, "the future dropped once");
+        let res = futures_now(join).expect("resolved after shutdown");
+        assert!(res.unwrap_err().is_cancelled());
         assert_freed(&sched);
     });
 }

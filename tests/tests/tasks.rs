@@ -277,6 +277,77 @@ fn a_task_that_wakes_itself_in_its_poll_is_polled_once_more_per_wake() {
     });
 }
 
+/// Loops on `yield_now`, counting its polls, until aborted or dropped.
+fn spawn_yielding_forever(
+    drops: &Arc<AtomicUsize>,
+    polls: &Arc<AtomicUsize>,
+) -> spindle::JoinHandle<()> {
+    let guard = DropCounter(drops.clone());
+    let polls = polls.clone();
+    spawn(async move {
+        let _g = guard;
+        loop {
+            polls.fetch_add(1, SeqCst);
+            yield_now().await;
+        }
+    })
+}
+
+#[test]
+fn a_task_that_keeps_yielding_is_aborted_from_another_task() {
+    // A yield is a self-wake that skips the state word (see
+    // `task::current`): an abort through the state word must still reach
+    // the task between its polls.
+    both_modes(|_| async {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let h = spawn_yielding_forever(&drops, &polls);
+        while polls.load(SeqCst) < 100 {
+            yield_now().await;
+        }
+        let abort = h.abort_handle();
+        spawn(async move { abort.abort() }).await.unwrap();
+        let res = spindle::wait_for(Duration::from_secs(10), h)
+            .await
+            .expect("the abort never reached the yielding task");
+        assert!(res.unwrap_err().is_cancelled());
+        assert_eq!(drops.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn dropping_the_runtime_drops_tasks_that_keep_yielding_exactly_once() {
+    for mode in tests::MODES {
+        let rt = runtime(mode);
+        let drops = Arc::new(AtomicUsize::new(0));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let handles = rt.block_on(async {
+            let handles: Vec<_> = (0..64)
+                .map(|_| spawn_yielding_forever(&drops, &polls))
+                .collect();
+            while polls.load(SeqCst) < 1_000 {
+                yield_now().await;
+            }
+            handles
+        });
+        drop(rt);
+        assert_eq!(drops.load(SeqCst), 64, "{mode:?}");
+        for h in handles {
+            let res = futures_now(h).expect("resolved at shutdown");
+            assert!(res.unwrap_err().is_cancelled(), "{mode:?}");
+        }
+    }
+}
+
+/// Polls once with a no-op waker.
+fn futures_now<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(&mut f).poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
 #[test]
 fn a_task_woken_inside_another_tasks_poll_on_the_same_thread_runs() {
     both_modes(|_| async {

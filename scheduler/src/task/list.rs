@@ -52,7 +52,15 @@ const SHARDS_PER_WORKER: usize = 4;
 impl OwnedTasks {
     /// A list for a scheduler with `workers` threads.
     pub(crate) fn new(workers: usize) -> OwnedTasks {
-        let n = (workers * SHARDS_PER_WORKER).next_power_of_two();
+        // Under loom, one shard: task ids come from a process-wide counter
+        // that loom's iterations do not reset, so a shard picked by id would
+        // differ between iterations and make the exploration
+        // non-deterministic.
+        let n = if cfg!(loom) {
+            1
+        } else {
+            (workers * SHARDS_PER_WORKER).next_power_of_two()
+        };
         let shards = (0..n)
             .map(|_| {
                 Mutex::new(Shard {
