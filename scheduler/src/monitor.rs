@@ -196,24 +196,30 @@ pub(crate) fn run(watched: &dyn Watched) {
 
 /// Runs one task poll with a fresh cooperative budget; with a slow-poll
 /// threshold, times it and reports it if it took longer.
+#[inline]
 pub(crate) fn run_task(task: Notified, slow_poll: Option<Duration>) {
     match slow_poll {
         None => coop::budget(|| task.run()),
-        Some(threshold) => {
-            let label = task.label();
-            let recorder = task.poll_recorder();
-            let start = Instant::now();
-            coop::budget(|| task.run());
-            let took = start.elapsed();
-            recorder.record(took);
-            if took >= threshold {
-                tracing::warn!(
-                    task.id = label.id.as_u64(),
-                    poll_ms = took.as_secs_f64() * 1e3,
-                    "slow poll: {label} took {took:?} in one poll (threshold {threshold:?}), blocking its thread"
-                );
-            }
-        }
+        Some(threshold) => run_timed(task, threshold),
+    }
+}
+
+/// [`run_task`] with slow-poll reporting on: times the poll, records it,
+/// and reports it if it took `threshold` or longer.
+#[inline(never)]
+fn run_timed(task: Notified, threshold: Duration) {
+    let label = task.label();
+    let recorder = task.poll_recorder();
+    let start = Instant::now();
+    coop::budget(|| task.run());
+    let took = start.elapsed();
+    recorder.record(took);
+    if took >= threshold {
+        tracing::warn!(
+            task.id = label.id.as_u64(),
+            poll_ms = took.as_secs_f64() * 1e3,
+            "slow poll: {label} took {took:?} in one poll (threshold {threshold:?}), blocking its thread"
+        );
     }
 }
 

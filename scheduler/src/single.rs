@@ -245,6 +245,19 @@ impl Handle {
 }
 
 impl Shared {
+    /// Submits from a thread that does not hold the core: the inbox, and
+    /// an unpark of the driving thread. Out of line, so that the local
+    /// push (every wake on the driving thread) stays a small function.
+    #[inline(never)]
+    fn push_remote(&self, task: Notified) {
+        let mut remote = self.remote.lock();
+        remote.queue.push_back(task);
+        self.remote_len.fetch_add(1, SeqCst);
+        if let Some(driver) = &remote.driver {
+            driver.unpark();
+        }
+    }
+
     #[inline]
     fn pop_remote(&self) -> Option<Notified> {
         if self.remote_len.load(Acquire) == 0 {
@@ -274,12 +287,7 @@ impl Schedule for Arc<Shared> {
             Some(task)
         };
         if let Some(task) = task {
-            let mut remote = self.remote.lock();
-            remote.queue.push_back(task);
-            self.remote_len.fetch_add(1, SeqCst);
-            if let Some(driver) = &remote.driver {
-                driver.unpark();
-            }
+            self.push_remote(task);
         }
     }
 
