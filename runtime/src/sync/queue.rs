@@ -712,7 +712,7 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
         }
         // A fresh operation spends cooperative budget, so a task that always
         // finds the queue ready still yields now and then (see `coop`).
-        std::task::ready!(spindle_scheduler::coop::poll_proceed(cx));
+        std::task::ready!(spindle_scheduler::coop::poll_proceed_in_memory(cx));
         let item = this.item.take().expect("Put polled after completion");
         match this.queue.try_put(item) {
             Ok(()) => Poll::Ready(()),
@@ -775,7 +775,7 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
         }
         // A fresh operation spends cooperative budget, so a task that always
         // finds the queue ready still yields now and then (see `coop`).
-        std::task::ready!(spindle_scheduler::coop::poll_proceed(cx));
+        std::task::ready!(spindle_scheduler::coop::poll_proceed_in_memory(cx));
         match this.queue.try_get() {
             Some(item) => Poll::Ready(item),
             None => this.queue.get_slow(&mut this.waiter, cx),

@@ -241,7 +241,7 @@ impl Future for Acquire<'_> {
         // A fresh operation spends cooperative budget, so a task that always
         // finds the semaphore (or lock) ready still yields now and then (see `coop`).
         if !this.waiter.is_registered() {
-            std::task::ready!(spindle_scheduler::coop::poll_proceed(cx));
+            std::task::ready!(spindle_scheduler::coop::poll_proceed_in_memory(cx));
         }
         if !this.waiter.is_registered() && this.pool.try_acquire() {
             return Poll::Ready(());
