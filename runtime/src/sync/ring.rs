@@ -57,7 +57,7 @@ impl<T> Ring<T> {
     }
 
     /// Adds `item` at the back, or gives it back if the ring is full.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&self, item: T) -> Result<(), T> {
         match &self.inner {
             Inner::Bounded(ring) => ring.push(item),
@@ -69,7 +69,7 @@ impl<T> Ring<T> {
     }
 
     /// Takes the front item out.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&self) -> Option<T> {
         match &self.inner {
             Inner::Bounded(ring) => ring.pop(),
