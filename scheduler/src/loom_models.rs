@@ -246,6 +246,35 @@ impl Future for SelfWake {
     }
 }
 
+/// A `SelfWake` task on a fresh scheduler, not yet run.
+struct SelfWakeSetup {
+    sched: Arc<TestSched>,
+    flag: Arc<AtomicBool>,
+    slot: Arc<Mutex<Option<Waker>>>,
+    future_drops: Arc<AtomicUsize>,
+    join: JoinHandle<()>,
+}
+
+fn spawn_self_wake() -> SelfWakeSetup {
+    let sched = TestSched::new();
+    let flag = Arc::new(AtomicBool::new(false));
+    let slot = Arc::new(Mutex::new(None));
+    let future_drops = Arc::new(AtomicUsize::new(0));
+    let join = sched.spawn(SelfWake {
+        polls: 0,
+        flag: flag.clone(),
+        slot: slot.clone(),
+        _future_drops: Counted(future_drops.clone()),
+    });
+    SelfWakeSetup {
+        sched,
+        flag,
+        slot,
+        future_drops,
+        join,
+    }
+}
+
 /// A task that wakes itself during its polls, while another thread sets
 /// its flag and wakes it (and, with `abort`, this thread aborts it). The
 /// self-wake is recorded in a thread-local and folded into the CAS that
@@ -254,16 +283,13 @@ impl Future for SelfWake {
 /// and its cell is freed.
 fn self_wake_races_another_thread(abort: bool) {
     model(move || {
-        let sched = TestSched::new();
-        let flag = Arc::new(AtomicBool::new(false));
-        let slot = Arc::new(Mutex::new(None));
-        let future_drops = Arc::new(AtomicUsize::new(0));
-        let join = sched.spawn(SelfWake {
-            polls: 0,
-            flag: flag.clone(),
-            slot: slot.clone(),
-            _future_drops: Counted(future_drops.clone()),
-        });
+        let SelfWakeSetup {
+            sched,
+            flag,
+            slot,
+            future_drops,
+            join,
+        } = spawn_self_wake();
         let waker_thread = wake_and_run(flag, slot.clone(), sched.clone());
         if abort {
             join.abort();
@@ -287,16 +313,13 @@ fn self_wake_races_another_thread(abort: bool) {
 #[test]
 fn self_wake_races_shutdown() {
     model(|| {
-        let sched = TestSched::new();
-        let flag = Arc::new(AtomicBool::new(false));
-        let slot = Arc::new(Mutex::new(None));
-        let future_drops = Arc::new(AtomicUsize::new(0));
-        let join = sched.spawn(SelfWake {
-            polls: 0,
-            flag,
-            slot: slot.clone(),
-            _future_drops: Counted(future_drops.clone()),
-        });
+        let SelfWakeSetup {
+            sched,
+            slot,
+            future_drops,
+            join,
+            ..
+        } = spawn_self_wake();
         let shutdown = {
             let sched = sched.clone();
             thread::spawn(move || {

@@ -378,10 +378,11 @@ pub fn current_id() -> Option<TaskId> {
 }
 
 pub(crate) mod current {
-    //! Which task this thread is polling: its id, for `task::current_id()`,
-    //! and its cell, so that a wake of that very task during its poll (a
-    //! `yield_now`, a budget-forced yield, a resource ready at once) is a
-    //! thread-local flag instead of a compare-and-swap on the state word.
+    //! Which task this thread is polling: its cell, whose id
+    //! `task::current_id()` reads, and by which a wake of that very task
+    //! during its poll (a `yield_now`, a budget-forced yield, a resource
+    //! ready at once) is recognised and made a thread-local flag instead of
+    //! a compare-and-swap on the state word.
     //!
     //! The flag is sound because the thread that set it is the one holding
     //! `RUNNING`: when the poll returns `Pending`, `raw::run` reads the flag
@@ -395,7 +396,7 @@ pub(crate) mod current {
     use std::ptr::{self, NonNull};
 
     struct Polling {
-        id: Cell<Option<TaskId>>,
+        /// The cell being polled (null: none); its id is `task_id()`.
         task: Cell<*const Header>,
         woken: Cell<bool>,
     }
@@ -403,7 +404,6 @@ pub(crate) mod current {
     #[cfg(not(loom))]
     thread_local!(static POLLING: Polling = const {
         Polling {
-            id: Cell::new(None),
             task: Cell::new(ptr::null()),
             woken: Cell::new(false),
         }
@@ -412,7 +412,6 @@ pub(crate) mod current {
     // loom's `thread_local!` takes no `const {}`; each model thread gets its own.
     #[cfg(loom)]
     loom::thread_local!(static POLLING: Polling = Polling {
-        id: Cell::new(None),
         task: Cell::new(ptr::null()),
         woken: Cell::new(false),
     });
@@ -420,16 +419,14 @@ pub(crate) mod current {
     /// The poll in progress on this thread; restores the outer one (a task
     /// polled inside another executor inside a task) when dropped.
     pub(crate) struct Guard {
-        id: Option<TaskId>,
         task: *const Header,
         woken: bool,
     }
 
-    /// Marks this thread as polling `task` (with id `id`).
+    /// Marks this thread as polling `task`.
     #[inline]
-    pub(crate) fn enter(id: TaskId, task: NonNull<Header>) -> Guard {
+    pub(crate) fn enter(task: NonNull<Header>) -> Guard {
         POLLING.with(|p| Guard {
-            id: p.id.replace(Some(id)),
             task: p.task.replace(task.as_ptr()),
             woken: p.woken.replace(false),
         })
@@ -458,13 +455,16 @@ pub(crate) mod current {
     }
 
     pub(crate) fn get() -> Option<TaskId> {
-        POLLING.with(|p| p.id.get())
+        let task = POLLING.with(|p| p.task.get());
+        // SAFETY: a non-null `task` is the cell `raw::run` is polling on
+        // this thread, between `enter` and the guard's drop; `run` holds a
+        // reference to it for that whole time.
+        unsafe { task.as_ref() }.map(|header| header.id)
     }
 
     impl Drop for Guard {
         fn drop(&mut self) {
             POLLING.with(|p| {
-                p.id.set(self.id);
                 p.task.set(self.task);
                 p.woken.set(self.woken);
             });

@@ -287,7 +287,7 @@ unsafe fn run<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the cell outlives the poll (we hold a reference).
     let waker = ManuallyDrop::new(unsafe { waker::borrowed(ptr) });
     let mut cx = Context::from_waker(&waker);
-    let polling = super::current::enter(cell.header.id, ptr);
+    let polling = super::current::enter(ptr);
     let polls = &cell.header.stats.polls;
     polls.store(polls.load(Relaxed) + 1, Relaxed);
     let poll = cell.poll_future(&mut cx);

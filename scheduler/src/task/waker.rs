@@ -4,7 +4,8 @@
 //! reference, dropping releases one, waking runs the state transition of
 //! [`state`](super::state) and, if it says so, submits the task to its
 //! scheduler. No allocation and no lock on any of these paths, and no
-//! atomic when the thread polling the task wakes it (`task::current`).
+//! state transition when the thread polling the task wakes it
+//! (`task::current`).
 //!
 //! During a poll the task's own waker is *borrowed*: it is built over the
 //! queue's reference without counting one, and wrapped in `ManuallyDrop` so
