@@ -132,6 +132,10 @@ pub(crate) struct Inner {
     last_turn: std::sync::atomic::AtomicU64,
     epoch: Instant,
     ios: parking_lot::Mutex<IoSlab>,
+    /// How many resources `ios` holds, readable without its lock: while it
+    /// is 0 no resource can become ready, and
+    /// [`ReactorHandle::poll_for_work`] skips its turn.
+    registered: std::sync::atomic::AtomicUsize,
     pub(crate) timers: Timers,
     shut_down: AtomicBool,
     /// Where the backstop sleeps while a thread blocks in the poller.
@@ -189,6 +193,7 @@ impl Reactor {
                 timer_sleep,
             }),
             ios: parking_lot::Mutex::new(IoSlab::default()),
+            registered: std::sync::atomic::AtomicUsize::new(0),
             timers: Timers::new(),
             shut_down: AtomicBool::new(false),
             last_turn: std::sync::atomic::AtomicU64::new(0),
@@ -363,6 +368,15 @@ fn backstop(inner: &Inner) {
 }
 
 impl Inner {
+    /// Runs `f` on the resource table under its lock, then publishes its
+    /// size to `registered`.
+    fn with_ios<R>(&self, f: impl FnOnce(&mut IoSlab) -> R) -> R {
+        let mut ios = self.ios.lock();
+        let out = f(&mut ios);
+        self.registered.store(ios.live(), Ordering::Relaxed);
+        out
+    }
+
     fn since_last_turn(&self) -> Duration {
         let last = Duration::from_nanos(self.last_turn.load(Ordering::Relaxed));
         self.epoch.elapsed().saturating_sub(last)
@@ -553,6 +567,18 @@ impl ReactorHandle {
         turn(&self.inner, &mut driver, Some(Duration::ZERO), &|| false)
     }
 
+    /// A worker's look at IO when it has run out of tasks, before it
+    /// steals (Go's non-blocking `netpoll` in `findrunnable`): one
+    /// non-blocking turn, as [`poll_now`](Self::poll_now), but only while
+    /// some IO resource is registered. With none, no IO event can be
+    /// waiting, so a program without sockets pays nothing for the look.
+    pub fn poll_for_work(&self) -> bool {
+        if self.inner.registered.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        self.poll_now()
+    }
+
     /// Interrupts the poll in progress (the thread in
     /// [`try_drive`](Self::try_drive) returns), or makes the next one return
     /// at once: how a thread driving the poller is woken.
@@ -570,9 +596,9 @@ impl ReactorHandle {
         interest: Interest,
     ) -> io::Result<(Token, Arc<ScheduledIo>)> {
         let io = Arc::new(ScheduledIo::new());
-        let token = self.inner.ios.lock().insert(io.clone())?;
+        let token = self.inner.with_ios(|ios| ios.insert(io.clone()))?;
         if let Err(e) = self.inner.registry.register(source, token, interest) {
-            self.inner.ios.lock().remove(token);
+            self.inner.with_ios(|ios| ios.remove(token));
             return Err(e);
         }
         Ok((token, io))
@@ -583,7 +609,7 @@ impl ReactorHandle {
         // Failing to deregister a socket that is about to be closed is
         // harmless: closing the fd removes it from epoll anyway.
         let _ = self.inner.registry.deregister(source);
-        self.inner.ios.lock().remove(token);
+        self.inner.with_ios(|ios| ios.remove(token));
     }
 }
 

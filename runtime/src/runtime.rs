@@ -302,6 +302,10 @@ impl spindle_scheduler::IoDriver for ReactorDriver {
     fn poll_now(&self) -> bool {
         self.0.poll_now()
     }
+
+    fn poll_for_work(&self) -> bool {
+        self.0.poll_for_work()
+    }
 }
 
 /// asyncio's `run`: builds a default parallel runtime, runs `future` to

@@ -17,7 +17,7 @@
 //! the same queues. A searcher that finds work stops searching; if it was the
 //! last searcher it wakes another worker (Go's rule), since its find suggests
 //! more work is coming and nobody would be looking for it. A searcher that
-//! finds nothing spins for a few microseconds before it parks (step 7 in
+//! finds nothing spins for a few microseconds before it parks (step 8 in
 //! [`worker`](crate::worker)): still a searcher, so pushes meanwhile wake
 //! nobody; it takes the injector's work as it comes, and what waits in
 //! other workers' queues when it stops, by the re-check below.

@@ -719,7 +719,8 @@ fn unpark_reaches_a_thread_about_to_drive() {
 }
 
 /// A busy thread polls the shared poller without blocking (`poll_io`, every
-/// `INJECTOR_INTERVAL` tasks) while another thread parks and is unparked:
+/// `INJECTOR_INTERVAL` tasks, and `poll_io_for_work`, a worker's look at IO
+/// when it runs out of tasks) while another thread parks and is unparked:
 /// the non-blocking poll may take the poller from under the parking thread
 /// (which then sleeps on its condition variable) and may consume the
 /// interrupt meant for it; the unpark must still wake it.
@@ -737,6 +738,7 @@ fn busy_poll_racing_park_loses_no_unpark() {
         let parked = thread::spawn(move || s.park());
         let polling = thread::spawn(move || {
             busy.poll_io();
+            busy.poll_io_for_work();
         });
         sleeper.unpark();
         parked.join().unwrap();

@@ -406,6 +406,12 @@ impl Shared {
         }
     }
 
+    /// Whether some processor has at least `tasks` tasks in its local
+    /// queue.
+    pub(crate) fn has_backlog(&self, tasks: usize) -> bool {
+        self.slots.iter().any(|s| s.steal.len() >= tasks)
+    }
+
     /// Whether any processor has queued work (the last searcher's re-check).
     pub(crate) fn has_queued_work(&self) -> bool {
         !self.injector.is_empty()

@@ -64,6 +64,13 @@ pub trait IoDriver: Send + Sync {
     fn poll_now(&self) -> bool {
         self.try_drive(&|| false)
     }
+    /// A look at IO by a worker that has run out of tasks, before it
+    /// steals ([`Parker::poll_io_for_work`]): as
+    /// [`poll_now`](Self::poll_now), which this default is; a driver may
+    /// skip it when no event can be waiting (`false`).
+    fn poll_for_work(&self) -> bool {
+        self.poll_now()
+    }
 }
 
 /// A thread's sleep and wake-up call.
@@ -158,6 +165,15 @@ impl Parker {
     /// the look of a worker spinning for work.
     pub fn poll_io_now(&self) -> bool {
         self.driver.as_ref().is_some_and(|driver| driver.poll_now())
+    }
+
+    /// As [`poll_io_now`](Self::poll_io_now), for a worker that has run
+    /// out of tasks and looks at IO before it steals; the driver skips the
+    /// turn while no IO resource is registered.
+    pub fn poll_io_for_work(&self) -> bool {
+        self.driver
+            .as_ref()
+            .is_some_and(|driver| driver.poll_for_work())
     }
 
     /// Consumes an [`unpark`](Self::unpark) that came since the last

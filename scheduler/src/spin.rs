@@ -1,5 +1,5 @@
 //! How long a worker spins before it parks, and when it does not spin at
-//! all (step 7 of [`worker`](crate::worker); Go's spinning M). The
+//! all (step 8 of [`worker`](crate::worker); Go's spinning M). The
 //! single-thread scheduler's thread spins by the same policy before it parks
 //! (`single::Driver::spin`), where what it saves is the wake-up from another
 //! thread: the blocking pool's `concurrent8` went from 47-52 ms to 13-20 ms
