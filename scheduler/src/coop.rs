@@ -23,12 +23,21 @@
 //! `queue/spindle_queue_4p4c` (4 producers, 4 consumers, 100 000 items),
 //! run 300 times in a row on 2 workers, the median run took 2.2–2.3 ms with
 //! every operation costing one, 1.6 ms with no budget at all, and 1.7 ms
-//! weighed as here (tokio's multi_thread, for which spindle's `Queue` has
-//! no budget: 1.6–1.7 ms). An in-memory operation therefore costs
-//! 1/[`IN_MEMORY_PER_IO`] of a socket operation: a task yields after 128
-//! socket operations or 2 048 queue operations (tens of microseconds), or
-//! any mix of the two. A socket operation is a system call of 0.5–3 µs, a
-//! queue operation 10–30 ns: 16 is the cautious end of that ratio.
+//! with an in-memory operation costing a sixteenth of a socket operation
+//! (tokio's multi_thread, for which spindle's `Queue` has no budget:
+//! 1.6–1.7 ms).
+//!
+//! The weight is [`IN_MEMORY_PER_IO`] = 64: a task yields after 128 socket
+//! operations or 8 192 queue operations, or any mix of the two. A socket
+//! operation is a system call of 0.5–3 µs; a `Queue` operation costs ~8 ns
+//! (4p4c single: 1.5 ms for 100 000 puts and gets), so 64 still
+//! undercharges it, and 8 192 of them keep the slice near 60 µs, under the
+//! socket budget's ~128 µs. At a sixteenth, the 4p4c tasks were forced to
+//! yield every ~17 µs, and each yield reshuffled which producers and
+//! consumers ran side by side on the two workers. Measured against tokio in
+//! one process (alternating blocks of 20 runs, median ratio of 30 blocks):
+//! 0.92–1.02 at a sixteenth, 1.06–1.11 at 1/64, 1.03–1.09 at 1/256,
+//! 1.03–1.10 with no budget; single-thread mode did not move.
 
 use std::cell::Cell;
 use std::task::{Context, Poll};
@@ -40,7 +49,7 @@ pub const BUDGET: u16 = 128;
 
 /// How many in-memory operations (a `Queue` put or get, a lock or permit
 /// taken) cost as much budget as one socket operation.
-pub const IN_MEMORY_PER_IO: u64 = 16;
+pub const IN_MEMORY_PER_IO: u64 = 64;
 
 /// The budget of one poll, in in-memory operations.
 const UNITS: u64 = BUDGET as u64 * IN_MEMORY_PER_IO;
@@ -75,8 +84,8 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     spend(cx, IN_MEMORY_PER_IO)
 }
 
-/// Spends the budget of one operation on an in-memory primitive (a
-/// sixteenth of a socket operation's), or, if none is left, wakes the task
+/// Spends the budget of one operation on an in-memory primitive (1/64 of
+/// a socket operation's), or, if none is left, wakes the task
 /// and returns `Pending` so it yields.
 #[inline]
 pub fn poll_proceed_in_memory(cx: &mut Context<'_>) -> Poll<()> {
