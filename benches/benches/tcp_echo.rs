@@ -17,7 +17,8 @@
 //! `write_all` + `read_exact`). Reported: msgs/s (recorded round trips over
 //! the wall time from the start of the recorded phase until the last
 //! connection finished), p50, p99 and max round-trip latency in µs.
-//! `TCP_ECHO_REPS` passes per runtime (default 3; 0 skips the pass, e.g. to
+//! `TCP_ECHO_REPS` passes per runtime (default 3, alternating between the
+//! runtimes so that a slow spell of the machine hits them all; 0 skips the pass, e.g. to
 //! profile criterion alone); `TCP_ECHO_LATENCY_ONLY=1` skips criterion;
 //! `TCP_ECHO_ONLY=<part of a runtime name>` runs the pass on the matching
 //! runtimes only (for `perf stat` of one runtime).
@@ -268,8 +269,14 @@ fn row(name: &str, rep: usize, out: &Latency) {
     );
 }
 
+/// One runtime's latency pass, ready to run again.
+type Pass = Box<dyn FnMut() -> Latency>;
+
 /// The latency pass on every runtime (or those `TCP_ECHO_ONLY` names),
-/// `TCP_ECHO_REPS` times each.
+/// `TCP_ECHO_REPS` times each. The passes alternate between the runtimes
+/// (every runtime's first pass, then every runtime's second, ...), all
+/// built up front, so that a slow spell of the machine, which lasts
+/// seconds, lands on all of them rather than on one runtime's passes.
 fn latency_table() {
     let reps: usize = std::env::var("TCP_ECHO_REPS")
         .ok()
@@ -280,28 +287,25 @@ fn latency_table() {
     }
     println!(
         "\ntcp_echo/latency: {LAT_CONNECTIONS} connections x {LAT_ROUND_TRIPS} round trips of {MESSAGE} B \
-         (after {LAT_WARM_UP} warm-up round trips each), {reps} passes per runtime\n"
+         (after {LAT_WARM_UP} warm-up round trips each), {reps} passes per runtime, \
+         alternating between the runtimes\n"
     );
-    println!("| runtime | pass | msgs/s | p50 µs | p99 µs | max µs |");
-    println!("|---|---:|---:|---:|---:|---:|");
     let only = std::env::var("TCP_ECHO_ONLY").unwrap_or_default();
-    macro_rules! each {
+    let mut runtimes: Vec<(&str, Pass)> = Vec::new();
+    macro_rules! add {
         ($name:literal, $rt:expr, $krate:ident) => {{
             if $name.contains(only.as_str()) {
                 let rt = $rt;
-                for rep in 1..=reps {
-                    let out = latency_on!(rt, $krate);
-                    row($name, rep, &out);
-                }
+                runtimes.push(($name, Box::new(move || latency_on!(rt, $krate))));
             }
         }};
     }
-    each!(
+    add!(
         "spindle/single",
         spindle::Builder::single_thread().build().unwrap(),
         spindle
     );
-    each!(
+    add!(
         "spindle/parallel",
         spindle::Builder::parallel()
             .worker_threads(WORKERS)
@@ -309,7 +313,7 @@ fn latency_table() {
             .unwrap(),
         spindle
     );
-    each!(
+    add!(
         "spindle/parallel_nomonitor",
         spindle::Builder::parallel()
             .worker_threads(WORKERS)
@@ -318,7 +322,7 @@ fn latency_table() {
             .unwrap(),
         spindle
     );
-    each!(
+    add!(
         "tokio/current_thread",
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -326,7 +330,7 @@ fn latency_table() {
             .unwrap(),
         tokio
     );
-    each!(
+    add!(
         "tokio/multi_thread",
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKERS)
@@ -335,6 +339,19 @@ fn latency_table() {
             .unwrap(),
         tokio
     );
+    let mut results: Vec<Vec<Latency>> = runtimes.iter().map(|_| Vec::new()).collect();
+    for _ in 0..reps {
+        for ((_, pass), out) in runtimes.iter_mut().zip(&mut results) {
+            out.push(pass());
+        }
+    }
+    println!("| runtime | pass | msgs/s | p50 µs | p99 µs | max µs |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for ((name, _), outs) in runtimes.iter().zip(&results) {
+        for (rep, out) in outs.iter().enumerate() {
+            row(name, rep + 1, out);
+        }
+    }
     println!();
 }
 
