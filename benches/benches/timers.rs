@@ -16,7 +16,8 @@
 //!   when the last task was first polled (deadlines that fall before the
 //!   runtime has got through that first-poll backlog cannot fire on time,
 //!   which is what the oversleep tail mostly measures). `TIMERS_REPS` passes per runtime (default 3), after one
-//!   small warm-up pass.
+//!   small warm-up pass. `TIMERS_CRITERION_ONLY=1` skips this pass (the
+//!   report's later rounds do).
 //!
 //! Then the criterion groups:
 //!
@@ -337,8 +338,11 @@ fn timers(c: &mut Criterion) {
 
 fn main() {
     // The spec figures first, then the criterion groups (what
-    // `criterion_main!` would run). `TIMERS_SPREAD_ONLY=1` skips criterion.
-    spread_table();
+    // `criterion_main!` would run). `TIMERS_SPREAD_ONLY=1` skips criterion,
+    // `TIMERS_CRITERION_ONLY=1` the spec figures (the report's later rounds).
+    if std::env::var_os("TIMERS_CRITERION_ONLY").is_none() {
+        spread_table();
+    }
     if std::env::var_os("TIMERS_SPREAD_ONLY").is_some() {
         return;
     }

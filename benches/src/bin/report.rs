@@ -3,9 +3,19 @@
 //! them.
 //!
 //! ```text
-//! cargo run --release -p benches --bin report            # run the suite, then report
-//! cargo run --release -p benches --bin report -- --no-run # report on the last run's results
+//! cargo run --release -p benches --bin report              # run the suite, then report
+//! cargo run --release -p benches --bin report -- --rounds 1 # one criterion round only
+//! cargo run --release -p benches --bin report -- --no-run   # report on the last run's results
 //! ```
+//!
+//! **Rounds.** The criterion benches run [`ROUNDS`] times (the whole suite
+//! once, then the criterion benches alone again), and each runtime's time
+//! for a workload is the median of its rounds' means. The shared 2-core
+//! machines this runs on have slow spells seconds long in which a parallel
+//! workload takes 20–200% longer on any runtime; criterion measures one
+//! runtime for ~4 s, then the next, so a spell that lands on one runtime's
+//! slot skews that ratio alone. Minutes apart, spells rarely hit the same
+//! slot twice, and the median drops the round they hit.
 //!
 //! Output: `docs/bench-report.md` (the ratio table, then the tables the
 //! latency and memory benches print) and `docs/bench-ratios.svg`. A ratio is
@@ -14,6 +24,7 @@
 //! current-thread runtime, parallel spindle with tokio's multi-thread
 //! runtime (same worker count).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +50,23 @@ const PAIRS: [(&str, &str, &str); 3] = [
     ),
 ];
 
+/// Criterion rounds by default (see the module docs).
+const ROUNDS: usize = 3;
+
+/// The benches that measure with criterion, run again in later rounds.
+const CRITERION_BENCHES: [&str; 10] = [
+    "blocking",
+    "chained_spawn",
+    "gather",
+    "ping_pong",
+    "queue",
+    "spawn_many",
+    "spawn_remote",
+    "tcp_echo",
+    "timers",
+    "yield_many",
+];
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -61,11 +89,13 @@ fn mean_ns(group: &Path, runtime: &str) -> Option<f64> {
     json["mean"]["point_estimate"].as_f64()
 }
 
-/// Runs `cargo bench -p benches` and returns what the harness-less benches
-/// printed (their markdown tables).
-fn run_suite() -> String {
+/// Runs `cargo bench -p benches` with `args` and `envs`, and returns what
+/// the benches printed as tables (the harness-less ones' markdown).
+fn run_benches(args: &[&str], envs: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO"))
         .args(["bench", "-p", "benches"])
+        .args(args)
+        .envs(envs.iter().copied())
         .current_dir(workspace_root())
         .output()
         .expect("run cargo bench");
@@ -82,30 +112,89 @@ fn run_suite() -> String {
         .join("\n")
 }
 
-fn main() {
-    let run = !std::env::args().any(|a| a == "--no-run");
-    let printed = if run { run_suite() } else { String::new() };
-
+/// The criterion groups of the last run, sorted.
+fn groups() -> Vec<PathBuf> {
     let mut groups: Vec<PathBuf> = std::fs::read_dir(criterion_dir())
         .expect("no criterion results: run the benches first")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("spindle_single").exists())
         .collect();
     groups.sort();
+    groups
+}
+
+/// Mean times of every group and runtime of the last criterion run, added
+/// to `into` (one entry per round).
+fn collect_means(into: &mut HashMap<(String, &'static str), Vec<f64>>) {
+    for group in groups() {
+        let name = group.file_name().unwrap().to_string_lossy().into_owned();
+        let mut runtimes: Vec<&'static str> = PAIRS.iter().flat_map(|(_, s, t)| [*s, *t]).collect();
+        runtimes.sort_unstable();
+        runtimes.dedup();
+        for runtime in runtimes {
+            if let Some(mean) = mean_ns(&group, runtime) {
+                into.entry((name.clone(), runtime)).or_default().push(mean);
+            }
+        }
+    }
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let run = !args.iter().any(|a| a == "--no-run");
+    let rounds = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(ROUNDS);
+    let mut means = HashMap::new();
+    let mut printed = String::new();
+    if run {
+        printed = run_benches(&[], &[]);
+        collect_means(&mut means);
+        let mut again: Vec<&str> = Vec::new();
+        for name in CRITERION_BENCHES {
+            again.extend(["--bench", name]);
+        }
+        // Later rounds skip the latency and timer-spread passes.
+        for round in 2..=rounds {
+            eprintln!("criterion round {round} of {rounds}");
+            run_benches(
+                &again,
+                &[("TCP_ECHO_REPS", "0"), ("TIMERS_CRITERION_ONLY", "1")],
+            );
+            collect_means(&mut means);
+        }
+    } else {
+        collect_means(&mut means);
+    }
+    let rounds = if run { rounds } else { 1 };
 
     let mut rows: Vec<(String, Vec<Option<f64>>)> = Vec::new();
-    for group in &groups {
+    for group in groups() {
         let name = group.file_name().unwrap().to_string_lossy().into_owned();
+        let time = |runtime: &'static str| median(means.get(&(name.clone(), runtime))?);
         let ratios = PAIRS
             .iter()
-            .map(|(_, s, t)| Some(mean_ns(group, t)? / mean_ns(group, s)?))
+            .map(|(_, s, t)| Some(time(t)? / time(s)?))
             .collect();
         rows.push((name, ratios));
     }
 
     let mut md = String::from(
-        "# Benchmark report\n\nThroughput ratio = tokio mean time / spindle mean time (above 1: spindle faster).\n\n| workload |",
+        "# Benchmark report\n\nThroughput ratio = tokio mean time / spindle mean time (above 1: spindle faster).\n",
     );
+    write!(
+        md,
+        "Each time is the median of {rounds} criterion rounds' means.\n\n| workload |"
+    )
+    .unwrap();
     for (label, _, _) in PAIRS {
         write!(md, " {label} |").unwrap();
     }
