@@ -50,7 +50,8 @@
 //! tasks waited in the other's queue, and p99 rose from 550–700 µs to
 //! 660–850 µs (tokio 580–730). Tasks queued elsewhere have waited longest,
 //! so a backlog of two or more is served first: p99 524–590 µs against
-//! tokio's 561–593 µs, at 160–166k msgs/s against 155–156k. Stealing first
+//! tokio's 561–593 µs, at 160–166k msgs/s against 155–156k, while the
+//! 16-connection ratio stays at 1.09–1.10. Stealing first
 //! always kept the 16-connection ratio at 0.95–1.05. A backlog of one was
 //! no better in either test; four and eight cost the 16 connections a few
 //! percent (1.07–1.08).
