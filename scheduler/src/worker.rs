@@ -43,7 +43,7 @@
 //! iterations) parks fell from 36 000 to 330, steals from 55 000 to 1 000
 //! and `sched_yield`s from 468 000 to 21 000. Against tokio in one process
 //! (alternating blocks of ten iterations, median ratio of 30 blocks) the
-//! time ratio went from 0.96–0.97 to 1.09–1.15.
+//! time ratio went from 0.96–0.97 to 1.10–1.16.
 //!
 //! **Why steal first behind a backlog.** Always IO first made the 64
 //! connection latency pass unfair: a worker kept serving fresh events while
