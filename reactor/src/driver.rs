@@ -572,6 +572,9 @@ impl ReactorHandle {
     /// non-blocking turn, as [`poll_now`](Self::poll_now), but only while
     /// some IO resource is registered. With none, no IO event can be
     /// waiting, so a program without sockets pays nothing for the look.
+    /// The count is read `Relaxed`: a stale 0 only skips this look, and the
+    /// events still reach their tasks through the next park, spin or busy
+    /// poll, which turn the poller unconditionally.
     pub fn poll_for_work(&self) -> bool {
         if self.inner.registered.load(Ordering::Relaxed) == 0 {
             return false;

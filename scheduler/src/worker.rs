@@ -410,20 +410,24 @@ fn run_slot(shared: &Shared, ctx: &MachineCtx, pinned: &LocalQueue) {
             return;
         }
         if tick.is_multiple_of(u64::from(INJECTOR_INTERVAL)) {
-            poll_io(shared, slot, ctx);
+            poll_io(shared, slot, ctx, Parker::poll_io);
         }
     }
 }
 
-/// The busy worker's look at IO (see the module doc): one non-blocking
-/// turn of the poller if it is free, its tasks queued here; then, as after
-/// `park`, a sleeper is woken if more than one task waits.
-fn poll_io(shared: &Shared, slot: &Slot, ctx: &MachineCtx) {
-    let polled = ctx.dispatch_io(|| slot.parker.poll_io());
+/// A look at IO between polls: `turn` (the busy worker's
+/// [`Parker::poll_io`] or the out-of-work worker's
+/// [`Parker::poll_io_for_work`]) takes one non-blocking turn of the poller
+/// if it is free, and the tasks it wakes are queued here; then, as after
+/// `park`, a sleeper is woken if more than one task waits. `true` if the
+/// turn found events.
+fn poll_io(shared: &Shared, slot: &Slot, ctx: &MachineCtx, turn: fn(&Parker) -> bool) -> bool {
+    let polled = ctx.dispatch_io(|| turn(&slot.parker));
     // SAFETY: HELD by this machine between polls; the reference ends here.
     if polled && unsafe { slot.core() }.should_notify_others(shared) {
         shared.notify_parked();
     }
+    polled
 }
 
 /// Steps 6 and 7 of the module doc: IO, then stealing; stealing first
@@ -449,25 +453,20 @@ fn find_elsewhere(
 
 /// Step 6 of the module doc: a worker out of tasks takes one non-blocking
 /// turn of the poller, if it is free and any IO resource is registered,
-/// before it steals. The tasks the turn wakes are queued on this processor;
-/// as after `park`, a sleeper is woken if more than one waits.
+/// before it steals, and runs a task the turn woke.
 fn look_at_io(
     shared: &Shared,
     slot: &Slot,
     ctx: &MachineCtx,
     pinned: &LocalQueue,
 ) -> Option<Notified> {
-    if !ctx.dispatch_io(|| slot.parker.poll_io_for_work()) {
+    if !poll_io(shared, slot, ctx, Parker::poll_io_for_work) {
         return None;
     }
     // SAFETY: HELD by this machine between polls; no reference was live
     // while the turn pushed the tasks it woke onto this processor, and this
-    // one ends with the function.
-    let core = unsafe { slot.core() };
-    if core.should_notify_others(shared) {
-        shared.notify_parked();
-    }
-    core.next_task(shared, pinned)
+    // one ends with the statement.
+    unsafe { slot.core() }.next_task(shared, pinned)
 }
 
 /// Go's spinning: a searcher that found nothing keeps looking for a few

@@ -126,12 +126,12 @@ fn groups() -> Vec<PathBuf> {
 /// Mean times of every group and runtime of the last criterion run, added
 /// to `into` (one entry per round).
 fn collect_means(into: &mut HashMap<(String, &'static str), Vec<f64>>) {
+    let mut runtimes: Vec<&'static str> = PAIRS.iter().flat_map(|(_, s, t)| [*s, *t]).collect();
+    runtimes.sort_unstable();
+    runtimes.dedup();
     for group in groups() {
         let name = group.file_name().unwrap().to_string_lossy().into_owned();
-        let mut runtimes: Vec<&'static str> = PAIRS.iter().flat_map(|(_, s, t)| [*s, *t]).collect();
-        runtimes.sort_unstable();
-        runtimes.dedup();
-        for runtime in runtimes {
+        for &runtime in &runtimes {
             if let Some(mean) = mean_ns(&group, runtime) {
                 into.entry((name.clone(), runtime)).or_default().push(mean);
             }
@@ -148,33 +148,34 @@ fn median(values: &[f64]) -> Option<f64> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let run = !args.iter().any(|a| a == "--no-run");
-    let rounds = args
-        .iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(ROUNDS);
-    let mut means = HashMap::new();
-    let mut printed = String::new();
-    if run {
-        printed = run_benches(&[], &[]);
-        collect_means(&mut means);
-        let mut again: Vec<&str> = Vec::new();
-        for name in CRITERION_BENCHES {
-            again.extend(["--bench", name]);
-        }
-        // Later rounds skip the latency and timer-spread passes.
-        for round in 2..=rounds {
-            eprintln!("criterion round {round} of {rounds}");
-            run_benches(
-                &again,
-                &[("TCP_ECHO_REPS", "0"), ("TIMERS_CRITERION_ONLY", "1")],
-            );
-            collect_means(&mut means);
-        }
+    let rounds = if run {
+        args.iter()
+            .position(|a| a == "--rounds")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(ROUNDS)
     } else {
+        1
+    };
+    let printed = if run {
+        run_benches(&[], &[])
+    } else {
+        String::new()
+    };
+    let mut means = HashMap::new();
+    collect_means(&mut means);
+    let mut again: Vec<&str> = Vec::new();
+    for name in CRITERION_BENCHES {
+        again.extend(["--bench", name]);
+    }
+    // Later rounds skip the latency and timer-spread passes.
+    for round in 2..=rounds {
+        eprintln!("criterion round {round} of {rounds}");
+        run_benches(
+            &again,
+            &[("TCP_ECHO_REPS", "0"), ("TIMERS_CRITERION_ONLY", "1")],
+        );
         collect_means(&mut means);
     }
-    let rounds = if run { rounds } else { 1 };
 
     let mut rows: Vec<(String, Vec<Option<f64>>)> = Vec::new();
     for group in groups() {
